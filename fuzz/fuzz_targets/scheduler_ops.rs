@@ -1,0 +1,5 @@
+#![no_main]
+// PLACEHOLDER: replaced by the real target.
+libfuzzer_sys::fuzz_target!(|data: &[u8]| {
+    let _ = data;
+});

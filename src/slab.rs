@@ -1,0 +1,327 @@
+//! Timer storage: a vector of entries threaded by a free list, addressed by generation-checked
+//! keys. This is the only place a [`TimerKey`] is minted.
+//!
+//! A key is `{ index: u32, generation: NonZeroU32 }`. Freeing an entry bumps its generation, so
+//! a key whose timer has fired or been cancelled never matches again. An entry whose generation
+//! would wrap past `u32::MAX` is retired instead of being reused: after 2^32 - 1 timers have
+//! lived in one entry it costs its bytes forever, and no stale key can ever alias a new timer.
+
+use std::fmt;
+use std::num::NonZeroU32;
+
+/// Identifies one timer in a [`TimerWheel`](crate::TimerWheel).
+///
+/// Keys are cheap to copy and compare. A key stays valid while its timer is pending, including
+/// across [`reschedule`](crate::TimerWheel::reschedule); once the timer fires or is cancelled
+/// the key is stale forever: every operation on it does nothing and returns `None` or `false`,
+/// even after the timer's storage is reused. `Option<TimerKey>` is the same size as `TimerKey`.
+///
+/// ```
+/// use tierwheel::TimerWheel;
+///
+/// let mut wheel = TimerWheel::new();
+/// let key = wheel.insert_at(5, ());
+/// assert_eq!(wheel.deadline(key), Some(5));
+/// wheel.cancel(key);
+/// let reused = wheel.insert_at(5, ());
+/// assert_ne!(key, reused);
+/// assert_eq!(wheel.deadline(key), None);
+/// assert_eq!(std::mem::size_of::<Option<tierwheel::TimerKey>>(), 8);
+/// ```
+#[derive(Copy, Clone, PartialEq, Eq, Hash)]
+pub struct TimerKey {
+    index: u32,
+    generation: NonZeroU32,
+}
+
+impl TimerKey {
+    /// Position of the timer's entry in storage.
+    pub(crate) fn index(self) -> u32 {
+        self.index
+    }
+}
+
+impl fmt::Debug for TimerKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "TimerKey({}v{})", self.index, self.generation)
+    }
+}
+
+/// Storage is full: every index a [`TimerKey`] can name is in use.
+///
+/// Returned by [`TimerWheel::try_insert_at`](crate::TimerWheel::try_insert_at) and
+/// [`TimerWheel::try_insert_after`](crate::TimerWheel::try_insert_after) when `u32::MAX` timers
+/// are pending (or entries have been retired by generation wrap so none is left).
+///
+/// ```
+/// let err = tierwheel::CapacityError;
+/// assert_eq!(err.to_string(), "tierwheel: no free timer slot (u32::MAX timers pending)");
+/// ```
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Hash)]
+pub struct CapacityError;
+
+impl fmt::Display for CapacityError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("tierwheel: no free timer slot (u32::MAX timers pending)")
+    }
+}
+
+impl std::error::Error for CapacityError {}
+
+/// End of the free list.
+const NONE: u32 = u32::MAX;
+
+/// Largest number of entries: every index below `NONE`.
+const MAX_ENTRIES: u32 = NONE;
+
+enum Entry<V> {
+    Occupied {
+        generation: NonZeroU32,
+        value: V,
+    },
+    /// `generation` is the one the next occupant gets. `next` links the free list; a retired
+    /// entry (generation exhausted) is vacant but on no list.
+    Vacant {
+        generation: NonZeroU32,
+        next: u32,
+    },
+}
+
+/// Generation-checked storage of timers.
+pub(crate) struct Slab<V> {
+    entries: Vec<Entry<V>>,
+    /// Head of the free list (`NONE` when empty); most recently freed first, so a cancel
+    /// followed by an insert reuses the entry that is already in cache.
+    free: u32,
+    len: usize,
+    /// Entries that may ever be used; `MAX_ENTRIES` except in tests of the full case.
+    max_entries: u32,
+}
+
+impl<V> Slab<V> {
+    pub(crate) const fn new() -> Self {
+        Slab {
+            entries: Vec::new(),
+            free: NONE,
+            len: 0,
+            max_entries: MAX_ENTRIES,
+        }
+    }
+
+    pub(crate) fn with_capacity(capacity: usize) -> Self {
+        Slab {
+            entries: Vec::with_capacity(capacity),
+            ..Self::new()
+        }
+    }
+
+    /// A slab that refuses more than `max_entries` entries, to test the full path without
+    /// allocating 2^32 of them.
+    #[cfg(test)]
+    pub(crate) fn with_max_entries(max_entries: u32) -> Self {
+        Slab {
+            max_entries,
+            ..Self::new()
+        }
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        self.len
+    }
+
+    pub(crate) fn capacity(&self) -> usize {
+        self.entries.capacity()
+    }
+
+    pub(crate) fn reserve(&mut self, additional: usize) {
+        let free_listed = self.entries.len().saturating_sub(self.len);
+        self.entries.reserve(additional.saturating_sub(free_listed));
+    }
+
+    pub(crate) fn insert(&mut self, value: V) -> Result<TimerKey, CapacityError> {
+        if self.free != NONE {
+            let index = self.free;
+            let entry = &mut self.entries[index as usize];
+            let Entry::Vacant { generation, next } = *entry else {
+                unreachable!("free list points at an occupied entry {index}");
+            };
+            self.free = next;
+            *entry = Entry::Occupied { generation, value };
+            self.len += 1;
+            return Ok(TimerKey { index, generation });
+        }
+        let index = self.entries.len();
+        if index >= self.max_entries as usize {
+            return Err(CapacityError);
+        }
+        let generation = NonZeroU32::MIN;
+        self.entries.push(Entry::Occupied { generation, value });
+        self.len += 1;
+        Ok(TimerKey {
+            index: index as u32,
+            generation,
+        })
+    }
+
+    pub(crate) fn get(&self, key: TimerKey) -> Option<&V> {
+        match self.entries.get(key.index as usize)? {
+            Entry::Occupied { generation, value } if *generation == key.generation => Some(value),
+            _ => None,
+        }
+    }
+
+    pub(crate) fn get_mut(&mut self, key: TimerKey) -> Option<&mut V> {
+        match self.entries.get_mut(key.index as usize)? {
+            Entry::Occupied { generation, value } if *generation == key.generation => Some(value),
+            _ => None,
+        }
+    }
+
+    /// The occupant at `index`, if any, with its key. Indexes come from the wheel's own
+    /// slot lists, never from users.
+    pub(crate) fn get_at(&self, index: u32) -> Option<(TimerKey, &V)> {
+        match self.entries.get(index as usize)? {
+            Entry::Occupied { generation, value } => Some((
+                TimerKey {
+                    index,
+                    generation: *generation,
+                },
+                value,
+            )),
+            Entry::Vacant { .. } => None,
+        }
+    }
+
+    pub(crate) fn get_at_mut(&mut self, index: u32) -> Option<&mut V> {
+        match self.entries.get_mut(index as usize)? {
+            Entry::Occupied { value, .. } => Some(value),
+            Entry::Vacant { .. } => None,
+        }
+    }
+
+    pub(crate) fn remove(&mut self, key: TimerKey) -> Option<V> {
+        self.get(key)?;
+        Some(self.vacate(key.index))
+    }
+
+    /// Frees the occupied entry at `index` and returns its value.
+    pub(crate) fn vacate(&mut self, index: u32) -> V {
+        let entry = &mut self.entries[index as usize];
+        let Entry::Occupied { generation, .. } = *entry else {
+            unreachable!("vacate of the vacant entry {index}");
+        };
+        // A generation that would wrap retires the entry: it never joins the free list again.
+        let old = match generation.checked_add(1) {
+            Some(generation) => {
+                let next = self.free;
+                self.free = index;
+                std::mem::replace(entry, Entry::Vacant { generation, next })
+            }
+            None => std::mem::replace(
+                entry,
+                Entry::Vacant {
+                    generation,
+                    next: NONE,
+                },
+            ),
+        };
+        self.len -= 1;
+        match old {
+            Entry::Occupied { value, .. } => value,
+            Entry::Vacant { .. } => unreachable!(),
+        }
+    }
+
+    /// Removes every entry, keeping the allocation. Generations continue, so keys minted
+    /// before the clear stay stale.
+    pub(crate) fn clear(&mut self) {
+        for index in 0..self.entries.len() as u32 {
+            if matches!(self.entries[index as usize], Entry::Occupied { .. }) {
+                drop(self.vacate(index));
+            }
+        }
+    }
+
+    /// Sets the generation of a fresh entry, to test wrap-around without 2^32 reuses.
+    #[cfg(test)]
+    pub(crate) fn force_generation(&mut self, index: u32, to: NonZeroU32) {
+        match &mut self.entries[index as usize] {
+            Entry::Occupied { generation, .. } | Entry::Vacant { generation, .. } => {
+                *generation = to;
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reuse_bumps_generation() {
+        let mut slab = Slab::new();
+        let a = slab.insert('a').unwrap();
+        assert_eq!(slab.remove(a), Some('a'));
+        let b = slab.insert('b').unwrap();
+        assert_eq!(a.index, b.index);
+        assert_ne!(a, b);
+        assert_eq!(slab.get(a), None);
+        assert_eq!(slab.remove(a), None);
+        assert_eq!(slab.get(b), Some(&'b'));
+        assert_eq!(slab.len(), 1);
+    }
+
+    #[test]
+    fn generation_wrap_retires_the_entry() {
+        let mut slab = Slab::new();
+        let a = slab.insert(1).unwrap();
+        slab.force_generation(a.index, NonZeroU32::new(u32::MAX - 1).unwrap());
+        let a = TimerKey {
+            index: a.index,
+            generation: NonZeroU32::new(u32::MAX - 1).unwrap(),
+        };
+        slab.remove(a).unwrap();
+        // One more life at generation u32::MAX, then retirement.
+        let b = slab.insert(2).unwrap();
+        assert_eq!((b.index, b.generation.get()), (a.index, u32::MAX));
+        slab.remove(b).unwrap();
+        let c = slab.insert(3).unwrap();
+        assert_ne!(c.index, a.index, "a retired entry was reused");
+        assert_eq!(slab.get(b), None);
+        assert_eq!(slab.get(a), None);
+    }
+
+    #[test]
+    fn full_is_an_error_not_a_panic() {
+        let mut slab = Slab::with_max_entries(2);
+        let a = slab.insert(()).unwrap();
+        slab.insert(()).unwrap();
+        assert_eq!(slab.insert(()), Err(CapacityError));
+        slab.remove(a);
+        assert!(slab.insert(()).is_ok());
+        assert_eq!(slab.insert(()), Err(CapacityError));
+    }
+
+    #[test]
+    fn foreign_and_out_of_range_keys_are_stale() {
+        let mut slab: Slab<u8> = Slab::new();
+        let key = TimerKey {
+            index: 7,
+            generation: NonZeroU32::MIN,
+        };
+        assert_eq!(slab.get(key), None);
+        assert_eq!(slab.remove(key), None);
+        assert!(slab.get_at(7).is_none());
+    }
+
+    #[test]
+    fn clear_keeps_keys_stale() {
+        let mut slab = Slab::new();
+        let a = slab.insert(1).unwrap();
+        slab.clear();
+        assert_eq!(slab.len(), 0);
+        let b = slab.insert(2).unwrap();
+        assert_eq!(slab.get(a), None);
+        assert_eq!(slab.get(b), Some(&2));
+    }
+}
