@@ -14,7 +14,7 @@ use std::iter::FusedIterator;
 
 use crate::slab::{CapacityError, Slab, TimerKey};
 use position::{level_of, slot_of, slot_start, LEVELS, SLOTS};
-use slot::{Slot, SlotEntry};
+use slot::{Pool, Slot, SlotEntry};
 
 /// A timer that has come due, as yielded by [`TimerWheel::poll`] and [`TimerWheel::advance`].
 ///
@@ -76,6 +76,8 @@ pub struct TimerWheel<T> {
     occupied: [u64; LEVELS],
     /// `LEVELS * SLOTS` slots, level by level.
     slots: Box<[Slot]>,
+    /// The chunks the slots' reference lists are made of.
+    pool: Pool,
     /// The current tick.
     now: u64,
     /// Stamp of the next placement. Stamps tell a slot's live reference to a timer from the
@@ -153,6 +155,7 @@ impl<T> TimerWheel<T> {
             slab: Slab::new(),
             occupied: [0; LEVELS],
             slots: (0..LEVELS * SLOTS).map(|_| Slot::default()).collect(),
+            pool: Pool::new(),
             now,
             next_stamp: 0,
             stamp_limit: u32::MAX,
@@ -310,9 +313,11 @@ impl<T> TimerWheel<T> {
     /// assert_eq!(wheel.cancel(key), None);
     /// ```
     pub fn cancel(&mut self, key: TimerKey) -> Option<T> {
-        let deadline = self.slab.get(key)?.deadline;
-        self.unplace(deadline);
-        Some(self.slab.vacate(key.index()).value)
+        self.slab.get(key)?;
+        // Vacate first: the slot may sweep its tombstones, and this is one now.
+        let timer = self.slab.vacate(key.index());
+        self.unplace(timer.deadline);
+        Some(timer.value)
     }
 
     /// Moves a pending timer to `deadline`, as if it were inserted anew: behind every timer
@@ -388,11 +393,13 @@ impl<T> TimerWheel<T> {
                 return Some(slot.earliest);
             }
         }
-        slot.entries[slot.head as usize..]
-            .iter()
-            .filter_map(|&entry| live(&self.slab, entry))
-            .map(|timer| timer.deadline)
-            .min()
+        let mut earliest = u64::MAX;
+        slot.for_each(&self.pool, |entry| {
+            if let Some(timer) = live(&self.slab, entry) {
+                earliest = earliest.min(timer.deadline);
+            }
+        });
+        Some(earliest)
     }
 
     /// Yields the next timer due at or before tick `now`, in firing order, or `None`.
@@ -472,7 +479,9 @@ impl<T> TimerWheel<T> {
     /// assert_eq!(wheel.cancel(key), None);
     /// ```
     pub fn clear(&mut self) {
-        self.slots.iter_mut().for_each(Slot::clear);
+        for slot in self.slots.iter_mut() {
+            slot.clear(&mut self.pool);
+        }
         self.occupied = [0; LEVELS];
         self.slab.clear();
     }
@@ -481,17 +490,13 @@ impl<T> TimerWheel<T> {
     fn place(&mut self, entry: SlotEntry, deadline: u64) {
         let effective = deadline.max(self.now);
         let level = level_of(self.now, effective);
-        let slot_index = slot_of(effective, level);
-        let slot = &mut self.slots[level * SLOTS + slot_index];
-        if slot.should_compact() {
-            compact(slot, &self.slab, self.now);
-        }
-        slot.push(entry, effective);
-        self.occupied[level] |= 1 << slot_index;
+        let slot = slot_of(effective, level);
+        self.slots[level * SLOTS + slot].push(&mut self.pool, entry, effective);
+        self.occupied[level] |= 1 << slot;
     }
 
     /// Takes a timer with deadline `deadline` out of its slot's live count; its reference
-    /// stays behind as a tombstone.
+    /// stays behind as a tombstone until the slot is swept.
     fn unplace(&mut self, deadline: u64) {
         let effective = deadline.max(self.now);
         let level = level_of(self.now, effective);
@@ -503,8 +508,10 @@ impl<T> TimerWheel<T> {
         );
         slot.live -= 1;
         if slot.live == 0 {
-            slot.clear();
+            slot.clear(&mut self.pool);
             self.occupied[level] &= !(1 << slot_index);
+        } else if slot.should_compact() {
+            compact(slot, &mut self.pool, &self.slab, self.now);
         }
     }
 
@@ -512,15 +519,16 @@ impl<T> TimerWheel<T> {
     fn pop(&mut self, slot_index: usize) -> Expired<T> {
         let slot = &mut self.slots[slot_index];
         let entry = loop {
-            let entry = slot.entries[slot.head as usize];
-            slot.head += 1;
+            let entry = slot
+                .pop_front(&mut self.pool)
+                .expect("an occupied slot has a live timer");
             if live(&self.slab, entry).is_some() {
                 break entry;
             }
         };
         slot.live -= 1;
         if slot.live == 0 {
-            slot.clear();
+            slot.clear(&mut self.pool);
             self.occupied[0] &= !(1 << slot_index);
         }
         let (key, _) = self.slab.get_at(entry.index).expect("checked live");
@@ -535,28 +543,24 @@ impl<T> TimerWheel<T> {
     /// Moves every live timer of `slot_index` on `level` to the finer level its deadline now
     /// names, in order; `now` has just reached the slot's start.
     fn cascade(&mut self, level: usize, slot_index: usize) {
-        let source = &mut self.slots[level * SLOTS + slot_index];
-        let head = source.head as usize;
-        let mut entries = std::mem::take(&mut source.entries);
-        source.clear();
+        let mut source = std::mem::take(&mut self.slots[level * SLOTS + slot_index]);
         self.occupied[level] &= !(1 << slot_index);
-        for &entry in &entries[head..] {
-            let Some(timer) = live(&self.slab, entry) else {
-                continue;
+        let (now, slab) = (self.now, &self.slab);
+        let (slots, occupied) = (&mut self.slots, &mut self.occupied);
+        source.drain(&mut self.pool, |pool, entry| {
+            let Some(timer) = live(slab, entry) else {
+                return;
             };
             let deadline = timer.deadline;
-            let to_level = level_of(self.now, deadline);
+            let to_level = level_of(now, deadline);
             debug_assert!(
                 to_level < level,
-                "cascade of {deadline} from level {level} at {}",
-                self.now
+                "cascade of {deadline} from level {level} at {now}"
             );
             let to_slot = slot_of(deadline, to_level);
-            self.slots[to_level * SLOTS + to_slot].push(entry, deadline);
-            self.occupied[to_level] |= 1 << to_slot;
-        }
-        entries.clear();
-        self.slots[level * SLOTS + slot_index].entries = entries;
+            slots[to_level * SLOTS + to_slot].push(pool, entry, deadline);
+            occupied[to_level] |= 1 << to_slot;
+        });
     }
 
     /// Hands out a placement stamp. When the counter would wrap, every live timer is stamped
@@ -574,20 +578,25 @@ impl<T> TimerWheel<T> {
 
     fn restamp(&mut self) {
         let mut stamp = 0;
+        let now = self.now;
         for slot in self.slots.iter_mut() {
-            compact(slot, &self.slab, self.now);
-            for entry in slot.entries.iter_mut() {
-                let timer = self
-                    .slab
-                    .get_at_mut(entry.index)
-                    .expect("compacted entries are live");
+            let live_count = slot.live;
+            let slab = &mut self.slab;
+            let mut restamped = Slot::default();
+            slot.drain(&mut self.pool, |pool, mut entry| {
+                let Some(timer) = slab.get_at_mut(entry.index) else {
+                    return;
+                };
+                if timer.stamp != entry.stamp {
+                    return;
+                }
                 timer.stamp = stamp;
                 entry.stamp = stamp;
-                if slot.earliest_entry.is_some_and(|e| e.index == entry.index) {
-                    slot.earliest_entry = Some(*entry);
-                }
                 stamp += 1;
-            }
+                restamped.push(pool, entry, timer.deadline.max(now));
+            });
+            debug_assert_eq!(restamped.live, live_count, "restamp lost or found timers");
+            *slot = restamped;
         }
         assert!(
             stamp < self.stamp_limit,
@@ -615,30 +624,26 @@ fn live<T>(slab: &Slab<Timer<T>>, entry: SlotEntry) -> Option<&Timer<T>> {
     }
 }
 
-/// Drops a slot's tombstones and consumed references, keeping order, and recomputes its
-/// earliest deadline.
-fn compact<T>(slot: &mut Slot, slab: &Slab<Timer<T>>, now: u64) {
-    let head = slot.head as usize;
-    let mut kept = 0;
-    slot.earliest_entry = None;
-    for read in head..slot.entries.len() {
-        let entry = slot.entries[read];
-        if let Some(timer) = live(slab, entry) {
-            let effective = timer.deadline.max(now);
-            if slot.earliest_entry.is_none() || effective < slot.earliest {
-                slot.earliest = effective;
-                slot.earliest_entry = Some(entry);
-            }
-            slot.entries[kept] = entry;
-            kept += 1;
+/// Drops a slot's tombstones, keeping order, and recomputes its earliest deadline.
+fn compact<T>(slot: &mut Slot, pool: &mut Pool, slab: &Slab<Timer<T>>, now: u64) {
+    let mut earliest: Option<(u64, SlotEntry)> = None;
+    slot.retain(pool, |entry| {
+        let Some(timer) = live(slab, entry) else {
+            return false;
+        };
+        let effective = timer.deadline.max(now);
+        if earliest.is_none_or(|(deadline, _)| effective < deadline) {
+            earliest = Some((effective, entry));
         }
-    }
+        true
+    });
     debug_assert_eq!(
-        kept, slot.live as usize,
+        slot.len(),
+        slot.live as usize,
         "slot live count disagrees with its references"
     );
-    slot.entries.truncate(kept);
-    slot.head = 0;
+    slot.earliest_entry = earliest.map(|(_, entry)| entry);
+    slot.earliest = earliest.map_or(u64::MAX, |(deadline, _)| deadline);
 }
 
 impl<T> Default for TimerWheel<T> {
