@@ -87,6 +87,12 @@ enum Entry<V> {
     },
 }
 
+/// Bytes one storage entry takes for a value of type `V`.
+#[cfg(test)]
+pub(crate) const fn entry_bytes<V>() -> usize {
+    std::mem::size_of::<Entry<V>>()
+}
+
 /// Generation-checked storage of timers.
 pub(crate) struct Slab<V> {
     entries: Vec<Entry<V>>,
@@ -186,31 +192,29 @@ impl<V> Slab<V> {
         }
     }
 
-    pub(crate) fn get_at_mut(&mut self, index: u32) -> Option<&mut V> {
-        match self.entries.get_mut(index as usize)? {
-            Entry::Occupied { value, .. } => Some(value),
-            Entry::Vacant { .. } => None,
-        }
-    }
-
-    #[cfg(test)]
     pub(crate) fn remove(&mut self, key: TimerKey) -> Option<V> {
         self.get(key)?;
-        Some(self.vacate(key.index))
+        Some(self.vacate(key.index).1)
     }
 
-    /// Frees the occupied entry at `index` and returns its value.
-    pub(crate) fn vacate(&mut self, index: u32) -> V {
+    /// Frees the occupied entry at `index` and returns its key and value.
+    pub(crate) fn vacate(&mut self, index: u32) -> (TimerKey, V) {
         let entry = &mut self.entries[index as usize];
         let Entry::Occupied { generation, .. } = *entry else {
             unreachable!("vacate of the vacant entry {index}");
         };
         // A generation that would wrap retires the entry: it never joins the free list again.
         let old = match generation.checked_add(1) {
-            Some(generation) => {
+            Some(next_generation) => {
                 let next = self.free;
                 self.free = index;
-                std::mem::replace(entry, Entry::Vacant { generation, next })
+                std::mem::replace(
+                    entry,
+                    Entry::Vacant {
+                        generation: next_generation,
+                        next,
+                    },
+                )
             }
             None => std::mem::replace(
                 entry,
@@ -222,7 +226,7 @@ impl<V> Slab<V> {
         };
         self.len -= 1;
         match old {
-            Entry::Occupied { value, .. } => value,
+            Entry::Occupied { value, .. } => (TimerKey { index, generation }, value),
             Entry::Vacant { .. } => unreachable!(),
         }
     }
@@ -232,7 +236,7 @@ impl<V> Slab<V> {
     pub(crate) fn clear(&mut self) {
         for index in 0..self.entries.len() as u32 {
             if matches!(self.entries[index as usize], Entry::Occupied { .. }) {
-                drop(self.vacate(index));
+                drop(self.vacate(index).1);
             }
         }
     }

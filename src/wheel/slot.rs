@@ -11,18 +11,31 @@
 //! later timer in the same storage entry. Tombstones go when the slot is cascaded or fired,
 //! when its last live timer leaves, and when they outnumber its live timers (`compact`).
 
-/// References per chunk: 256 bytes of references, four cache lines.
+/// References per chunk: 384 bytes, six cache lines.
 pub(crate) const CHUNK: usize = 32;
 
-/// No chunk.
-const NIL: u32 = u32::MAX;
+/// Tombstones a slot may hold per live reference before it is swept.
+pub(crate) const TOMBSTONES_PER_LIVE: u32 = 2;
 
-/// A reference from a slot to a timer: the storage index and the placement stamp.
-#[derive(Copy, Clone, Debug, Default, PartialEq, Eq)]
+/// No chunk, no storage index.
+pub(crate) const NIL: u32 = u32::MAX;
+
+/// A reference from a slot to a timer: its storage index, the stamp it was placed with, and
+/// the low 32 bits of its effective deadline, which on levels 1 to 5 (slots of at most 2^30
+/// ticks) are enough to place it again when its slot cascades, without reading its storage.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
 pub(crate) struct SlotEntry {
     pub(crate) index: u32,
     pub(crate) stamp: u32,
+    pub(crate) low: u32,
 }
+
+/// No reference.
+pub(crate) const NO_ENTRY: SlotEntry = SlotEntry {
+    index: NIL,
+    stamp: 0,
+    low: 0,
+};
 
 #[derive(Copy, Clone)]
 struct Chunk {
@@ -32,7 +45,6 @@ struct Chunk {
 }
 
 /// The chunks of every slot, and a free list of chunks no slot holds.
-#[derive(Default)]
 pub(crate) struct Pool {
     chunks: Vec<Chunk>,
     free: u32,
@@ -46,6 +58,7 @@ impl Pool {
         }
     }
 
+    #[cold]
     fn alloc(&mut self) -> u32 {
         if self.free != NIL {
             let chunk = self.free;
@@ -59,7 +72,7 @@ impl Pool {
             .expect("tierwheel: chunk pool exhausted");
         crate::slab::grow_gently(&mut self.chunks);
         self.chunks.push(Chunk {
-            refs: [SlotEntry::default(); CHUNK],
+            refs: [NO_ENTRY; CHUNK],
             next: NIL,
         });
         chunk
@@ -80,16 +93,18 @@ pub(crate) struct Slot {
     last: u32,
     /// First unconsumed reference in `first`.
     head: u32,
-    /// References written in `last`.
+    /// References written in `last`; `CHUNK` when the slot has no chunk, so that one
+    /// comparison sends every push that needs a chunk to the slow path.
     tail: u32,
     /// Unconsumed references, tombstones included.
     len: u32,
     /// References whose timer is still placed here.
     pub(crate) live: u32,
     /// Smallest effective deadline placed here since the slot was last empty, in ticks, and
-    /// the reference that brought it. Exact while that reference is live; a lower bound after.
+    /// the reference that brought it (index `NIL` if none). Exact while that reference is
+    /// live; a lower bound after.
     pub(crate) earliest: u64,
-    pub(crate) earliest_entry: Option<SlotEntry>,
+    pub(crate) earliest_entry: SlotEntry,
 }
 
 impl Default for Slot {
@@ -98,11 +113,11 @@ impl Default for Slot {
             first: NIL,
             last: NIL,
             head: 0,
-            tail: 0,
+            tail: CHUNK as u32,
             len: 0,
             live: 0,
             earliest: u64::MAX,
-            earliest_entry: None,
+            earliest_entry: NO_ENTRY,
         }
     }
 }
@@ -113,36 +128,44 @@ impl Slot {
         self.len as usize
     }
 
-    /// Whether tombstones outnumber live references by enough to be worth a sweep.
+    /// Whether tombstones outnumber live references by enough to be worth a sweep: more than
+    /// `TOMBSTONES_PER_LIVE` to one. A sweep reads every reference once and removes at least
+    /// that many tombstones per live one, so its cost per tombstone is below two reads, and a
+    /// slot holds at most `TOMBSTONES_PER_LIVE + 1` references per live timer.
+    #[inline]
     pub(crate) fn should_compact(&self) -> bool {
-        self.len >= 2 * CHUNK as u32 && self.len - self.live > self.live
+        self.len >= 2 * CHUNK as u32 && self.len - self.live > TOMBSTONES_PER_LIVE * self.live
     }
 
     /// Appends a live reference to a timer with effective deadline `deadline`.
+    #[inline]
     pub(crate) fn push(&mut self, pool: &mut Pool, entry: SlotEntry, deadline: u64) {
-        self.append(pool, entry);
-        self.live += 1;
-        if self.earliest_entry.is_none() || deadline < self.earliest {
-            self.earliest = deadline;
-            self.earliest_entry = Some(entry);
-        }
-    }
-
-    fn append(&mut self, pool: &mut Pool, entry: SlotEntry) {
-        if self.first == NIL {
-            let chunk = pool.alloc();
-            (self.first, self.last, self.head, self.tail) = (chunk, chunk, 0, 0);
-        } else if self.tail == CHUNK as u32 {
-            let chunk = pool.alloc();
-            pool.chunks[self.last as usize].next = chunk;
-            (self.last, self.tail) = (chunk, 0);
+        if self.tail == CHUNK as u32 {
+            self.add_chunk(pool);
         }
         pool.chunks[self.last as usize].refs[self.tail as usize] = entry;
         self.tail += 1;
         self.len += 1;
+        self.live += 1;
+        if deadline < self.earliest || self.earliest_entry == NO_ENTRY {
+            self.earliest = deadline;
+            self.earliest_entry = entry;
+        }
+    }
+
+    #[cold]
+    fn add_chunk(&mut self, pool: &mut Pool) {
+        let chunk = pool.alloc();
+        if self.first == NIL {
+            (self.first, self.head) = (chunk, 0);
+        } else {
+            pool.chunks[self.last as usize].next = chunk;
+        }
+        (self.last, self.tail) = (chunk, 0);
     }
 
     /// Consumes and returns the first reference, live or not.
+    #[inline]
     pub(crate) fn pop_front(&mut self, pool: &mut Pool) -> Option<SlotEntry> {
         if self.len == 0 {
             return None;
@@ -169,13 +192,14 @@ impl Slot {
         let (first, last) = (self.first, self.last);
         *self = Slot::default();
         while remaining > 0 {
-            let Chunk { refs, next } = pool.chunks[chunk as usize];
             let end = CHUNK.min(start + remaining);
-            for &entry in &refs[start..end] {
+            for at in start..end {
+                // Read one at a time: `each` may grow the pool, which moves the chunks.
+                let entry = pool.chunks[chunk as usize].refs[at];
                 each(pool, entry);
             }
             remaining -= end - start;
-            (chunk, start) = (next, 0);
+            (chunk, start) = (pool.chunks[chunk as usize].next, 0);
         }
         if first != NIL {
             pool.release(first, last);
@@ -187,12 +211,12 @@ impl Slot {
         if self.first == NIL {
             return;
         }
-        let (mut read_chunk, mut read, mut remaining) =
-            (self.first, self.head as usize, self.len());
+        let (mut read_chunk, mut read, mut remaining) = (self.first, self.head as usize, self.len());
         let (mut write_chunk, mut write, mut kept) = (self.first, 0, 0u32);
         while remaining > 0 {
-            let Chunk { refs, next } = pool.chunks[read_chunk as usize];
             let end = CHUNK.min(read + remaining);
+            // A copy: the write position may be in this very chunk, behind the read position.
+            let Chunk { refs, next } = pool.chunks[read_chunk as usize];
             for &entry in &refs[read..end] {
                 if !keep(entry) {
                     continue;
@@ -248,7 +272,11 @@ mod tests {
     use super::*;
 
     fn entry(index: u32) -> SlotEntry {
-        SlotEntry { index, stamp: 0 }
+        SlotEntry {
+            index,
+            stamp: 0,
+            low: 0,
+        }
     }
 
     fn collect(slot: &Slot, pool: &Pool) -> Vec<u32> {
