@@ -6,12 +6,12 @@ use std::alloc::{GlobalAlloc, Layout, System};
 use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
 
 /// Wraps the system allocator and keeps a running total of live bytes.
-pub struct CountingAlloc;
+pub(crate) struct CountingAlloc;
 
 static LIVE: AtomicUsize = AtomicUsize::new(0);
 
 /// Bytes allocated and not yet freed, by the whole program.
-pub fn live_bytes() -> usize {
+pub(crate) fn live_bytes() -> usize {
     LIVE.load(Relaxed)
 }
 

@@ -546,7 +546,11 @@ impl<T> TimerWheel<T> {
         let slot = &mut self.slots[level * SLOTS + slot_index];
         let stamps = &self.stamps;
         slot.retain(&mut self.pool, |entry| is_live(stamps, entry));
-        debug_assert_eq!(slot.len(), slot.live as usize, "live count disagrees with references");
+        debug_assert_eq!(
+            slot.len(),
+            slot.live as usize,
+            "live count disagrees with references"
+        );
         if !is_live(stamps, slot.earliest_entry) {
             // The cached earliest was cancelled: find the new one, for `next_deadline`.
             let start = slot_start(self.now, level, slot_index);

@@ -211,7 +211,8 @@ impl Slot {
         if self.first == NIL {
             return;
         }
-        let (mut read_chunk, mut read, mut remaining) = (self.first, self.head as usize, self.len());
+        let (mut read_chunk, mut read, mut remaining) =
+            (self.first, self.head as usize, self.len());
         let (mut write_chunk, mut write, mut kept) = (self.first, 0, 0u32);
         while remaining > 0 {
             let end = CHUNK.min(read + remaining);
