@@ -108,13 +108,6 @@ impl<V> Slab<V> {
         }
     }
 
-    pub(crate) fn with_capacity(capacity: usize) -> Self {
-        Slab {
-            entries: Vec::with_capacity(capacity),
-            ..Self::new()
-        }
-    }
-
     /// A slab that refuses more than `max_entries` entries, to test the full path without
     /// allocating 2^32 of them.
     #[cfg(test)]
@@ -199,6 +192,7 @@ impl<V> Slab<V> {
         }
     }
 
+    #[cfg(test)]
     pub(crate) fn remove(&mut self, key: TimerKey) -> Option<V> {
         self.get(key)?;
         Some(self.vacate(key.index))

@@ -1,0 +1,255 @@
+//! Unit tests of the wheel's internals: stamps, tombstones, compaction, capacity. The public
+//! behaviour is tested against a reference model in `tests/`.
+
+use std::collections::BTreeMap;
+
+use super::*;
+
+/// A plain model: pending timers ordered by (effective deadline, insertion sequence).
+#[derive(Default)]
+struct Model {
+    now: u64,
+    seq: u64,
+    order: BTreeMap<(u64, u64), (TimerKey, u64, u32)>,
+    by_key: std::collections::HashMap<TimerKey, (u64, u64)>,
+}
+
+impl Model {
+    fn insert(&mut self, key: TimerKey, deadline: u64, value: u32) {
+        let slot = (deadline.max(self.now), self.seq);
+        self.seq += 1;
+        self.order.insert(slot, (key, deadline, value));
+        self.by_key.insert(key, slot);
+    }
+    fn cancel(&mut self, key: TimerKey) -> Option<u32> {
+        let slot = self.by_key.remove(&key)?;
+        self.order.remove(&slot).map(|(_, _, value)| value)
+    }
+    fn poll(&mut self, now: u64) -> Option<(TimerKey, u64, u32)> {
+        let target = now.max(self.now);
+        match self.order.first_key_value() {
+            Some((&(effective, _), _)) if effective <= target => {
+                let (slot, fired) = self.order.pop_first().unwrap();
+                self.by_key.remove(&fired.0);
+                self.now = self.now.max(slot.0);
+                Some(fired)
+            }
+            _ => {
+                self.now = target;
+                None
+            }
+        }
+    }
+}
+
+/// A small deterministic generator (splitmix64).
+struct Rng(u64);
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+    fn below(&mut self, n: u64) -> u64 {
+        self.next() % n
+    }
+}
+
+fn deadline(rng: &mut Rng, now: u64) -> u64 {
+    match rng.below(8) {
+        0 => now.saturating_sub(rng.below(100)),
+        1 => now,
+        2 => now.saturating_add(rng.below(64)),
+        3 => now.saturating_add(rng.below(5000)),
+        4 => u64::MAX - rng.below(3),
+        5 => 1u64 << rng.below(64),
+        6 => now.saturating_add(1 << rng.below(64)),
+        _ => now.saturating_add(rng.below(300_000)),
+    }
+}
+
+/// Runs a random op stream against the model and checks every answer.
+fn differential(seed: u64, start: u64, steps: usize, wheel: &mut TimerWheel<u32>) {
+    let mut rng = Rng(seed);
+    let mut model = Model {
+        now: start,
+        ..Model::default()
+    };
+    let mut keys: Vec<TimerKey> = Vec::new();
+    for step in 0..steps {
+        let ctx = format!("seed {seed} step {step}");
+        match rng.below(10) {
+            0..=3 => {
+                let d = deadline(&mut rng, wheel.now());
+                let value = step as u32;
+                let key = wheel.insert_at(d, value);
+                model.insert(key, d, value);
+                keys.push(key);
+            }
+            4 | 5 if !keys.is_empty() => {
+                let key = keys[rng.below(keys.len() as u64) as usize];
+                assert_eq!(wheel.cancel(key), model.cancel(key), "{ctx}");
+            }
+            6 if !keys.is_empty() => {
+                let key = keys[rng.below(keys.len() as u64) as usize];
+                let d = deadline(&mut rng, wheel.now());
+                let pending = model.cancel(key);
+                assert_eq!(wheel.deadline(key).is_some(), pending.is_some(), "{ctx}");
+                assert_eq!(wheel.reschedule(key, d), pending.is_some(), "{ctx}");
+                if let Some(value) = pending {
+                    model.insert(key, d, value);
+                }
+            }
+            _ => {
+                let to = match rng.below(4) {
+                    0 => wheel.now().saturating_add(rng.below(70)),
+                    1 => wheel.now().saturating_add(rng.below(1 << 20)),
+                    2 => deadline(&mut rng, wheel.now()),
+                    _ => wheel.next_deadline().unwrap_or(u64::MAX),
+                };
+                let limit = rng.below(6);
+                let mut drain = wheel.advance(to);
+                for _ in 0..limit {
+                    let got = drain.next().map(|e| (e.key, e.deadline, e.value));
+                    assert_eq!(got, model.poll(to), "{ctx}");
+                    if got.is_none() {
+                        break;
+                    }
+                }
+            }
+        }
+        assert_eq!(wheel.now(), model.now, "{ctx}");
+        assert_eq!(wheel.len(), model.order.len(), "{ctx}");
+        let expected = model
+            .order
+            .first_key_value()
+            .map(|(&(effective, _), _)| effective);
+        assert_eq!(wheel.next_deadline(), expected, "{ctx}");
+    }
+}
+
+/// Seeds per differential test; `TIERWHEEL_SEEDS=100000` for a long run.
+fn seeds(default: u64) -> std::ops::Range<u64> {
+    let n = std::env::var("TIERWHEEL_SEEDS")
+        .ok()
+        .and_then(|s| s.parse().ok());
+    0..n.unwrap_or(default)
+}
+
+#[test]
+fn matches_the_model() {
+    for seed in seeds(200) {
+        differential(seed, 0, 400, &mut TimerWheel::new());
+    }
+}
+
+#[test]
+fn matches_the_model_near_the_end_of_time() {
+    for seed in seeds(100) {
+        let start = u64::MAX - (1 << (seed % 40));
+        differential(seed, start, 300, &mut TimerWheel::starting_at(start));
+    }
+}
+
+#[test]
+fn matches_the_model_across_stamp_wraps() {
+    for seed in seeds(100) {
+        differential(seed, 0, 400, &mut TimerWheel::with_stamp_limit(600));
+    }
+}
+
+#[test]
+fn restamp_keeps_order_and_drops_tombstones() {
+    let mut wheel = TimerWheel::with_stamp_limit(8);
+    let a = wheel.insert_at(100, 'a');
+    wheel.insert_at(100, 'b');
+    // Each reschedule leaves a tombstone and spends a stamp; the limit forces restamps.
+    for _ in 0..20 {
+        assert!(wheel.reschedule(a, 100));
+    }
+    wheel.insert_at(100, 'c');
+    let order: String = wheel.advance(100).map(|e| e.value).collect();
+    assert_eq!(order, "bac");
+}
+
+#[test]
+fn tombstones_are_compacted_before_a_slot_grows() {
+    let mut wheel = TimerWheel::new();
+    // Touch one timer again and again in a slot that keeps receiving timers.
+    let mut key = wheel.insert_at(5000, 0u32);
+    for i in 1..100_000 {
+        wheel.cancel(key);
+        key = wheel.insert_at(5000, i);
+    }
+    let slot = &wheel.slots[level_of(0, 5000) * SLOTS + slot_of(5000, level_of(0, 5000))];
+    assert!(
+        slot.entries.len() <= 16,
+        "tombstones piled up: {}",
+        slot.entries.len()
+    );
+    assert_eq!(wheel.len(), 1);
+    assert_eq!(
+        wheel.advance(5000).map(|e| e.value).collect::<Vec<_>>(),
+        [99_999]
+    );
+}
+
+#[test]
+fn cancelling_the_last_timer_of_a_slot_clears_it() {
+    let mut wheel = TimerWheel::new();
+    let keys: Vec<_> = (0..10).map(|i| wheel.insert_at(1 << 30, i)).collect();
+    for key in keys {
+        wheel.cancel(key);
+    }
+    assert!(wheel.occupied.iter().all(|&bits| bits == 0));
+    assert!(wheel.slots.iter().all(|slot| slot.entries.is_empty()));
+    assert_eq!(wheel.next_deadline(), None);
+}
+
+#[test]
+fn full_storage_is_an_error_and_a_clear_panic() {
+    let mut wheel = TimerWheel {
+        slab: Slab::with_max_entries(2),
+        ..TimerWheel::new()
+    };
+    wheel.insert_at(1, ());
+    let key = wheel.insert_at(2, ());
+    assert_eq!(wheel.try_insert_at(3, ()), Err(CapacityError));
+    assert_eq!(wheel.try_insert_after(3, ()), Err(CapacityError));
+    assert_eq!(wheel.len(), 2);
+    wheel.cancel(key);
+    assert!(wheel.try_insert_at(3, ()).is_ok());
+    let panic = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        wheel.insert_at(4, ());
+    }))
+    .unwrap_err();
+    let message = panic
+        .downcast_ref::<&str>()
+        .copied()
+        .or_else(|| panic.downcast_ref::<String>().map(String::as_str))
+        .unwrap_or_default();
+    assert!(message.contains("u32::MAX timers are pending"), "{message}");
+    // Nothing was lost on the way.
+    assert_eq!(wheel.advance(u64::MAX).count(), 2);
+}
+
+#[test]
+fn next_deadline_is_exact_after_the_earliest_of_a_coarse_slot_is_cancelled() {
+    let mut wheel = TimerWheel::new();
+    let first = wheel.insert_at(70_001, ());
+    wheel.insert_at(70_500, ());
+    wheel.insert_at(70_200, ());
+    assert_eq!(wheel.next_deadline(), Some(70_001));
+    wheel.cancel(first);
+    assert_eq!(wheel.next_deadline(), Some(70_200));
+}
+
+#[test]
+fn bookkeeping_per_timer() {
+    // Storage entry plus one slot reference: 32 bytes beyond a u64 payload's own 8.
+    assert_eq!(std::mem::size_of::<crate::slab::TimerKey>(), 8);
+    assert_eq!(std::mem::size_of::<SlotEntry>(), 8);
+    assert!(std::mem::size_of::<Timer<u64>>() <= 24);
+}
