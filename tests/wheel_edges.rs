@@ -101,7 +101,7 @@ fn the_top_level_spans_two_to_the_66() {
         u64::MAX - 1,
         u64::MAX,
     ];
-    for start in [0, 1, (1 << 60) - 1, 1 << 60] {
+    for start in [0, 1, (1 << 60) - 2] {
         let mut wheel = TimerWheel::starting_at(start);
         for (i, &deadline) in deadlines.iter().enumerate().rev() {
             wheel.insert_at(deadline, i);
@@ -125,14 +125,18 @@ fn next_deadline_is_exact_not_a_coarse_slot_start() {
     for level in 0..=10u32 {
         let slot = 1u64 << (6 * level);
         for start in [0, 3, slot - 1, slot + 1] {
-            for deadline in [slot + 37, 3 * slot - 1, 63 * slot + 17, u64::MAX - 3] {
+            let deadlines = [slot + 37, 3 * slot - 1, 15 * slot + 17, u64::MAX - 3];
+            for deadline in deadlines
+                .into_iter()
+                .filter(|&deadline| deadline > start + 1)
+            {
                 let mut wheel = TimerWheel::starting_at(start);
                 let key = wheel.insert_at(deadline, ());
                 assert_eq!(wheel.next_deadline(), Some(deadline));
                 // Walk time towards it in big steps, then one below.
                 for now in [
                     start + (deadline - start) / 2,
-                    deadline - deadline % slot,
+                    (deadline - deadline % slot).clamp(start, deadline - 1),
                     deadline - 1,
                 ] {
                     assert!(
@@ -312,7 +316,6 @@ fn splitmix(state: &mut u64) -> u64 {
 /// by a random amount, so each bit length is as likely as any other), plus ties: all fire, each
 /// once, never early, in (deadline, insertion) order, while time moves in jumps of every size.
 #[test]
-#[cfg_attr(debug_assertions, ignore = "slow in debug builds: run with --release")]
 fn a_million_timers_over_the_whole_range_all_fire_in_order() {
     const N: usize = 1_000_000;
     let mut rng = 0x5eed;
