@@ -68,6 +68,7 @@ fn op() -> impl Strategy<Value = Op> {
         1 => key_pick().prop_map(Op::Deadline),
         3 => time().prop_map(Op::Poll),
         3 => (time(), prop::option::of(0u8..8)).prop_map(|(to, take)| Op::Advance { to, take }),
+        1 => Just(Op::Clear),
     ]
 }
 

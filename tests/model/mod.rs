@@ -70,6 +70,8 @@ pub(crate) enum Op {
         to: Time,
         take: Option<u8>,
     },
+    /// `clear()`: every pending timer goes, every key turns stale, time stays.
+    Clear,
 }
 
 /// A delay for `insert_after`, in ticks.
@@ -189,6 +191,11 @@ impl Model {
         let entry = self.enqueue(id, deadline);
         self.pending.insert(id, entry);
         true
+    }
+
+    pub(crate) fn clear(&mut self) {
+        self.queue.clear();
+        self.pending.clear();
     }
 
     pub(crate) fn deadline(&self, id: usize) -> Option<u64> {
@@ -345,6 +352,10 @@ impl Harness {
                     }
                     taken += 1;
                 }
+            }
+            Op::Clear => {
+                self.wheel.clear();
+                self.model.clear();
             }
         }
         self.check_state(op);
