@@ -353,3 +353,58 @@ fn a_million_timers_over_the_whole_range_all_fire_in_order() {
     assert_eq!(fired.len(), N);
     assert!(fired == expected, "timers fired out of order");
 }
+
+/// Cancelled timers leave tombstones in their slot that are swept when the slot list would
+/// grow; the sweep must keep the survivors in insertion order and `next_deadline` exact.
+#[test]
+fn cancelling_most_of_a_crowded_slot_keeps_order_and_next_deadline() {
+    for deadline in [40, 5000, 1 << 40] {
+        let mut wheel = TimerWheel::new();
+        let keys: Vec<TimerKey> = (0..64)
+            .map(|i| wheel.insert_at(deadline + i % 2, i))
+            .collect();
+        // Cancel three in four, earliest first, so the slot's earliest timer keeps dying.
+        for (i, &key) in keys.iter().enumerate() {
+            if i % 4 != 3 {
+                assert_eq!(wheel.cancel(key), Some(i as u64));
+            }
+        }
+        let expected_next = if deadline % 2 == 0 {
+            deadline + 1
+        } else {
+            deadline
+        };
+        assert_eq!(
+            wheel.next_deadline(),
+            Some(expected_next),
+            "deadline {deadline}"
+        );
+        // Pushes after the cancels, into the same slot, run the sweep.
+        for i in 64..200u64 {
+            wheel.insert_at(deadline + i % 2, i);
+        }
+        assert_eq!(wheel.next_deadline(), Some(deadline), "deadline {deadline}");
+        let fired: Vec<u64> = fire(&mut wheel, deadline + 1);
+        let mut expected: Vec<u64> = (0..64).filter(|i| i % 4 == 3).chain(64..200).collect();
+        expected.sort_by_key(|&i| (i % 2, i)); // deadline first (even i is on `deadline`), then FIFO
+        assert_eq!(fired, expected, "deadline {deadline}");
+    }
+}
+
+/// When the earliest timer of a coarse slot is cancelled or rescheduled later, the next one
+/// in that slot (exactly) becomes `next_deadline`.
+#[test]
+fn next_deadline_after_the_earliest_of_a_coarse_slot_leaves() {
+    let mut wheel = TimerWheel::new();
+    let first = wheel.insert_at(4100, 'a');
+    let second = wheel.insert_at(4103, 'b');
+    wheel.insert_at(4107, 'c');
+    assert_eq!(wheel.next_deadline(), Some(4100));
+    assert!(wheel.reschedule(first, 4105));
+    assert_eq!(wheel.next_deadline(), Some(4103));
+    assert_eq!(wheel.cancel(second), Some('b'));
+    assert_eq!(wheel.next_deadline(), Some(4105));
+    assert!(wheel.poll(4104).is_none());
+    assert_eq!(wheel.next_deadline(), Some(4105));
+    assert_eq!(fire(&mut wheel, 5000), ['a', 'c']);
+}
