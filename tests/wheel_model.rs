@@ -68,6 +68,9 @@ fn op() -> impl Strategy<Value = Op> {
         1 => key_pick().prop_map(Op::Deadline),
         3 => time().prop_map(Op::Poll),
         3 => (time(), prop::option::of(0u8..8)).prop_map(|(to, take)| Op::Advance { to, take }),
+        1 => (time(), 0u8..100, prop_oneof![Just(0u8), 0u8..4, any::<u8>()])
+            .prop_map(|(at, count, spread)| Op::InsertBurst { at, count, spread }),
+        1 => (any::<u8>(), 0u8..8).prop_map(|(step, offset)| Op::CancelEvery { step, offset }),
         1 => Just(Op::Clear),
     ]
 }
@@ -85,7 +88,7 @@ fn start() -> impl Strategy<Value = u64> {
 
 proptest! {
     #[test]
-    fn wheel_matches_model(start in start(), ops in prop::collection::vec(op(), 1..160)) {
+    fn wheel_matches_model(start in start(), ops in prop::collection::vec(op(), 1..120)) {
         let mut harness = Harness::starting_at(start);
         for op in &ops {
             harness.apply(op);

@@ -70,6 +70,18 @@ pub(crate) enum Op {
         to: Time,
         take: Option<u8>,
     },
+    /// `count` inserts due at `at + i % (spread + 1)`: crowds one slot, or a few neighbours.
+    InsertBurst {
+        at: Time,
+        count: u8,
+        spread: u8,
+    },
+    /// Cancels every `(step % 8 + 2)`-th pending timer, starting at the `offset`-th: leaves a
+    /// crowded slot mostly tombstones.
+    CancelEvery {
+        step: u8,
+        offset: u8,
+    },
     /// `clear()`: every pending timer goes, every key turns stale, time stays.
     Clear,
 }
@@ -222,6 +234,11 @@ impl Model {
         }
     }
 
+    /// Ids of the pending timers, in minting order.
+    pub(crate) fn pending_ids(&self) -> impl Iterator<Item = usize> + '_ {
+        self.pending.keys().copied()
+    }
+
     /// The id an operation picks out of `minted` keys, if any was ever minted.
     pub(crate) fn pick(&self, pick: &KeyPick, minted: usize) -> Option<usize> {
         if minted == 0 {
@@ -351,6 +368,30 @@ impl Harness {
                         break;
                     }
                     taken += 1;
+                }
+            }
+            Op::InsertBurst { at, count, spread } => {
+                let at = self.model.resolve(at);
+                for i in 0..u64::from(*count) {
+                    let deadline = at.saturating_add(i % (u64::from(*spread) + 1));
+                    let id = self.keys.len();
+                    let key = self.wheel.insert_at(deadline, id);
+                    self.mint(key);
+                    self.model.insert_at(id, deadline);
+                }
+            }
+            Op::CancelEvery { step, offset } => {
+                let step = usize::from(step % 8 + 2);
+                let doomed: Vec<usize> = self
+                    .model
+                    .pending_ids()
+                    .skip(usize::from(*offset))
+                    .step_by(step)
+                    .collect();
+                for id in doomed {
+                    let got = self.wheel.cancel(self.keys[id]);
+                    let want = self.model.cancel(id).map(|_| id);
+                    assert_eq!(got, want, "cancel(id {id}) in {op:?}");
                 }
             }
             Op::Clear => {
