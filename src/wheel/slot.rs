@@ -218,25 +218,47 @@ impl Slot {
         }
         let (mut read_chunk, mut read, mut remaining) =
             (self.first, self.head as usize, self.len());
-        let (mut write_chunk, mut write, mut kept) = (self.first, 0, 0u32);
-        while remaining > 0 {
+        let (mut write_chunk, mut write, mut kept) = (self.first, 0, 0);
+        loop {
             let end = CHUNK.min(read + remaining);
-            // A copy: the write position may be in this very chunk, behind the read position.
-            let Chunk { refs, next } = pool.chunks[read_chunk as usize];
-            for &entry in &refs[read..end] {
-                if !keep(entry) {
-                    continue;
-                }
+            remaining -= end - read;
+            while read < end {
                 if write == CHUNK {
                     write_chunk = pool.chunks[write_chunk as usize].next;
                     write = 0;
                 }
-                pool.chunks[write_chunk as usize].refs[write] = entry;
-                write += 1;
-                kept += 1;
+                let before = write;
+                if write_chunk == read_chunk {
+                    // Writing behind the read position of the same chunk: never overtakes it.
+                    let refs = &mut pool.chunks[read_chunk as usize].refs;
+                    for at in read..end {
+                        let entry = refs[at];
+                        if keep(entry) {
+                            refs[write] = entry;
+                            write += 1;
+                        }
+                    }
+                    read = end;
+                } else {
+                    let [from, to] = pool
+                        .chunks
+                        .get_disjoint_mut([read_chunk as usize, write_chunk as usize])
+                        .expect("the read and write chunks differ");
+                    while read < end && write < CHUNK {
+                        let entry = from.refs[read];
+                        read += 1;
+                        if keep(entry) {
+                            to.refs[write] = entry;
+                            write += 1;
+                        }
+                    }
+                }
+                kept += write - before;
             }
-            remaining -= end - read;
-            (read_chunk, read) = (next, 0);
+            if remaining == 0 {
+                break;
+            }
+            (read_chunk, read) = (pool.chunks[read_chunk as usize].next, 0);
         }
         if kept == 0 {
             let live = self.live;
@@ -249,7 +271,8 @@ impl Slot {
             pool.release(after, self.last);
             pool.chunks[write_chunk as usize].next = NIL;
         }
-        (self.last, self.head, self.tail, self.len) = (write_chunk, 0, write as u32, kept);
+        (self.last, self.head, self.tail) = (write_chunk, 0, write as u32);
+        self.len = kept as u32;
     }
 
     /// Forgets every reference and returns the chunks to the pool.
