@@ -15,7 +15,7 @@
 pub(crate) const CHUNK: usize = 32;
 
 /// Tombstones a slot may hold per live reference before it is swept.
-pub(crate) const TOMBSTONES_PER_LIVE: u32 = 2;
+pub(crate) const TOMBSTONES_PER_LIVE: usize = 2;
 
 /// No chunk, no storage index.
 pub(crate) const NIL: u32 = u32::MAX;
@@ -101,8 +101,9 @@ pub(crate) struct Slot {
     /// References written in `last`; `CHUNK` when the slot has no chunk, so that one
     /// comparison sends every push that needs a chunk to the slow path.
     tail: u32,
-    /// Unconsumed references, tombstones included.
-    len: u32,
+    /// Unconsumed references, tombstones included. A `usize`: with tombstones, one slot may
+    /// hold more references than there are `u32` timer keys.
+    len: usize,
     /// References whose timer is still placed here.
     pub(crate) live: u32,
     /// Smallest effective deadline placed here since the slot was last empty, in ticks, and
@@ -130,7 +131,7 @@ impl Default for Slot {
 impl Slot {
     /// References held, tombstones included.
     pub(crate) fn len(&self) -> usize {
-        self.len as usize
+        self.len
     }
 
     /// Whether tombstones outnumber live references by enough to be worth a sweep: more than
@@ -139,7 +140,8 @@ impl Slot {
     /// slot holds at most `TOMBSTONES_PER_LIVE + 1` references per live timer.
     #[inline]
     pub(crate) fn should_compact(&self) -> bool {
-        self.len >= 2 * CHUNK as u32 && self.len - self.live > TOMBSTONES_PER_LIVE * self.live
+        let live = self.live as usize;
+        self.len >= 2 * CHUNK && self.len - live > TOMBSTONES_PER_LIVE * live
     }
 
     /// Appends a live reference to a timer with effective deadline `deadline`.
@@ -272,7 +274,7 @@ impl Slot {
             pool.chunks[write_chunk as usize].next = NIL;
         }
         (self.last, self.head, self.tail) = (write_chunk, 0, write as u32);
-        self.len = kept as u32;
+        self.len = kept;
     }
 
     /// Forgets every reference and returns the chunks to the pool.
