@@ -374,9 +374,14 @@ impl Resolution {
         if d == Duration::MAX {
             return u64::MAX;
         }
-        let tick = u128::from(self.tick_nanos);
-        let ticks = d.as_nanos().div_ceil(tick);
-        u64::try_from(ticks).unwrap_or(u64::MAX)
+        match u64::try_from(d.as_nanos()) {
+            // The common case, in 64-bit arithmetic: a 128-bit division costs several times more.
+            Ok(nanos) => nanos.div_ceil(self.tick_nanos),
+            Err(_) => {
+                let ticks = d.as_nanos().div_ceil(u128::from(self.tick_nanos));
+                u64::try_from(ticks).unwrap_or(u64::MAX)
+            }
+        }
     }
 
     /// The last tick that starts at or before `d`: the tick a clock reading `d` has reached.
@@ -398,8 +403,14 @@ impl Resolution {
         if d == Duration::MAX {
             return u64::MAX;
         }
-        let ticks = d.as_nanos() / u128::from(self.tick_nanos);
-        u64::try_from(ticks).map_or(u64::MAX - 1, |t| t.min(u64::MAX - 1))
+        let ticks = match u64::try_from(d.as_nanos()) {
+            Ok(nanos) => nanos / self.tick_nanos,
+            Err(_) => {
+                let ticks = d.as_nanos() / u128::from(self.tick_nanos);
+                u64::try_from(ticks).unwrap_or(u64::MAX)
+            }
+        };
+        ticks.min(u64::MAX - 1)
     }
 
     /// Where tick `ticks` starts on the time line, saturating at `Duration::MAX`.
@@ -483,7 +494,17 @@ mod tests {
                 out.push(from_nanos_saturating(nanos));
             }
         }
-        for ticks in [1, 2, 63, 64, 65, 1 << 32, u64::MAX - 2, u64::MAX - 1, u64::MAX] {
+        for ticks in [
+            1,
+            2,
+            63,
+            64,
+            65,
+            1 << 32,
+            u64::MAX - 2,
+            u64::MAX - 1,
+            u64::MAX,
+        ] {
             let start = u128::from(ticks) * u128::from(r.tick_nanos);
             for nanos in [start - 1, start, start + 1] {
                 out.push(from_nanos_saturating(nanos));
@@ -506,11 +527,17 @@ mod tests {
                 let t = r.ticks_ceil(d);
                 assert!(r.duration(t) >= d, "{r:?} {d:?}: tick {t} starts early");
                 if t != 0 && t != u64::MAX {
-                    assert!(r.duration(t - 1) < d, "{r:?} {d:?}: tick {t} is not the first");
+                    assert!(
+                        r.duration(t - 1) < d,
+                        "{r:?} {d:?}: tick {t} is not the first"
+                    );
                 }
                 if t == u64::MAX && d != Duration::MAX {
                     let last = r.duration(u64::MAX - 1);
-                    assert!(d > last || last == Duration::MAX, "{r:?} {d:?} saturated early");
+                    assert!(
+                        d > last || last == Duration::MAX,
+                        "{r:?} {d:?} saturated early"
+                    );
                 }
             }
         }
@@ -525,7 +552,10 @@ mod tests {
                 assert_eq!(t == u64::MAX, d == Duration::MAX, "{r:?} {d:?}");
                 assert!(t <= r.ticks_ceil(d), "{r:?} {d:?}");
                 if t < u64::MAX - 1 {
-                    assert!(r.duration(t + 1) > d, "{r:?} {d:?}: tick {t} is not the last");
+                    assert!(
+                        r.duration(t + 1) > d,
+                        "{r:?} {d:?}: tick {t} is not the last"
+                    );
                 }
             }
         }
@@ -537,8 +567,14 @@ mod tests {
             let mut times = times(r);
             times.sort();
             for pair in times.windows(2) {
-                assert!(r.ticks_ceil(pair[0]) <= r.ticks_ceil(pair[1]), "{r:?} {pair:?}");
-                assert!(r.ticks_floor(pair[0]) <= r.ticks_floor(pair[1]), "{r:?} {pair:?}");
+                assert!(
+                    r.ticks_ceil(pair[0]) <= r.ticks_ceil(pair[1]),
+                    "{r:?} {pair:?}"
+                );
+                assert!(
+                    r.ticks_floor(pair[0]) <= r.ticks_floor(pair[1]),
+                    "{r:?} {pair:?}"
+                );
             }
         }
     }
