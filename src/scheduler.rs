@@ -14,7 +14,7 @@ use std::time::Duration;
 use crate::clock::{Clock, MonotonicClock, Resolution};
 use crate::{TimerKey, TimerWheel};
 
-/// A scheduled callback, as the wheel stores it: `None` is a pass's fence.
+/// A scheduled callback. The wheel stores `Option<Callback>`: `None` is a pass's fence.
 type Callback<C, K> = Box<dyn FnOnce(&mut C, &mut Scheduler<C, K>)>;
 
 /// Names one callback of a [`Scheduler`], to [`cancel`](Scheduler::cancel) it or ask
@@ -34,6 +34,7 @@ type Callback<C, K> = Box<dyn FnOnce(&mut C, &mut Scheduler<C, K>)>;
 /// assert!(sched.cancel(h));
 /// assert!(!sched.cancel(copy));
 /// assert!(!sched.is_pending(copy));
+/// assert_eq!(std::mem::size_of::<Option<tierwheel::TimerHandle>>(), 8);
 /// ```
 #[derive(Copy, Clone, Debug, PartialEq, Eq, Hash)]
 pub struct TimerHandle(TimerKey);
@@ -441,6 +442,8 @@ impl<C, K: Clock> Scheduler<C, K> {
     /// If a callback panics, the panic propagates to the caller once the scheduler is back in
     /// order: the panicking callback counts as run (its handle is inert), every other callback
     /// is still pending or has run exactly once, and the next `run_due` carries on in order.
+    ///
+    /// Also if `u32::MAX` callbacks are pending: the pass needs one wheel key for its fence.
     ///
     /// ```
     /// use std::panic::{catch_unwind, AssertUnwindSafe};
