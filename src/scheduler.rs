@@ -472,6 +472,15 @@ impl<C, K: Clock> Scheduler<C, K> {
             .resolution
             .ticks_floor(self.clock.now())
             .max(self.wheel.now());
+        if self.wheel.next_deadline().is_none_or(|next| next > tick) {
+            // Nothing due, the common wake-up of an event loop: no fence needed, only time moves.
+            let due = self.wheel.poll(tick);
+            debug_assert!(
+                due.is_none(),
+                "next_deadline is past {tick}, yet poll yields"
+            );
+            return 0;
+        }
         let fence = self.wheel.insert_at(tick, None);
         self.pass = Some(Pass { tick, fence });
         let pass = PassGuard { sched: self };
