@@ -137,6 +137,7 @@ impl<V> Slab<V> {
         self.entries.reserve(additional.saturating_sub(free_listed));
     }
 
+    #[inline]
     pub(crate) fn insert(&mut self, value: V) -> Result<TimerKey, CapacityError> {
         if self.free != NONE {
             let index = self.free;
@@ -163,6 +164,7 @@ impl<V> Slab<V> {
         })
     }
 
+    #[inline]
     pub(crate) fn get(&self, key: TimerKey) -> Option<&V> {
         match self.entries.get(key.index as usize)? {
             Entry::Occupied { generation, value } if *generation == key.generation => Some(value),
@@ -170,6 +172,7 @@ impl<V> Slab<V> {
         }
     }
 
+    #[inline]
     pub(crate) fn get_mut(&mut self, key: TimerKey) -> Option<&mut V> {
         match self.entries.get_mut(key.index as usize)? {
             Entry::Occupied { generation, value } if *generation == key.generation => Some(value),
@@ -179,6 +182,7 @@ impl<V> Slab<V> {
 
     /// The occupant at `index`, if any, with its key. Indexes come from the wheel's own
     /// slot lists, never from users.
+    #[inline]
     pub(crate) fn get_at(&self, index: u32) -> Option<(TimerKey, &V)> {
         match self.entries.get(index as usize)? {
             Entry::Occupied { generation, value } => Some((
@@ -192,12 +196,14 @@ impl<V> Slab<V> {
         }
     }
 
+    #[inline]
     pub(crate) fn remove(&mut self, key: TimerKey) -> Option<V> {
         self.get(key)?;
         Some(self.vacate(key.index).1)
     }
 
     /// Frees the occupied entry at `index` and returns its key and value.
+    #[inline]
     pub(crate) fn vacate(&mut self, index: u32) -> (TimerKey, V) {
         let entry = &mut self.entries[index as usize];
         let Entry::Occupied { generation, .. } = *entry else {

@@ -250,6 +250,7 @@ impl<T> TimerWheel<T> {
     /// let key = wheel.insert_at(u64::MAX, "at the end of time");
     /// assert_eq!(wheel.deadline(key), Some(u64::MAX));
     /// ```
+    #[inline]
     pub fn insert_at(&mut self, deadline: u64, value: T) -> TimerKey {
         match self.try_insert_at(deadline, value) {
             Ok(key) => key,
@@ -271,6 +272,7 @@ impl<T> TimerWheel<T> {
     /// let key = wheel.insert_after(u64::MAX, ());
     /// assert_eq!(wheel.deadline(key), Some(u64::MAX));
     /// ```
+    #[inline]
     pub fn insert_after(&mut self, delay: u64, value: T) -> TimerKey {
         self.insert_at(self.now.saturating_add(delay), value)
     }
@@ -283,6 +285,7 @@ impl<T> TimerWheel<T> {
     /// let key = wheel.try_insert_at(5, ()).expect("room for one more");
     /// assert_eq!(wheel.deadline(key), Some(5));
     /// ```
+    #[inline]
     pub fn try_insert_at(&mut self, deadline: u64, value: T) -> Result<TimerKey, CapacityError> {
         let stamp = self.take_stamp();
         let key = self.slab.insert(Timer { deadline, value })?;
@@ -322,6 +325,7 @@ impl<T> TimerWheel<T> {
     /// assert_eq!(wheel.cancel(key), Some("value"));
     /// assert_eq!(wheel.cancel(key), None);
     /// ```
+    #[inline]
     pub fn cancel(&mut self, key: TimerKey) -> Option<T> {
         let timer = self.slab.remove(key)?;
         self.stamps[key.index() as usize] = VACANT;
@@ -342,6 +346,7 @@ impl<T> TimerWheel<T> {
     /// assert_eq!(order, ["b", "a"]);
     /// assert!(!wheel.reschedule(a, 9));
     /// ```
+    #[inline]
     pub fn reschedule(&mut self, key: TimerKey, deadline: u64) -> bool {
         // Stamp first: a restamp, if one is due, must see the timer where it still is.
         let stamp = self.take_stamp();
@@ -551,8 +556,11 @@ impl<T> TimerWheel<T> {
             slot.live as usize,
             "live count disagrees with references"
         );
-        if !is_live(stamps, slot.earliest_entry) {
-            // The cached earliest was cancelled: find the new one, for `next_deadline`.
+        let first_of_level = self.occupied[level].trailing_zeros() as usize == slot_index;
+        if first_of_level && !is_live(stamps, slot.earliest_entry) {
+            // The cached earliest was cancelled, and this is the slot `next_deadline` reads:
+            // find the new one while the slot is hot. Elsewhere the stale value stays a lower
+            // bound, and `next_deadline` walks such a slot if it ever becomes the first.
             let start = slot_start(self.now, level, slot_index);
             let mut earliest = (u64::MAX, slot::NO_ENTRY);
             slot.for_each(&self.pool, |entry| {

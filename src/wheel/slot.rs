@@ -58,7 +58,7 @@ impl Pool {
         }
     }
 
-    #[cold]
+    #[inline]
     fn alloc(&mut self) -> u32 {
         if self.free != NIL {
             let chunk = self.free;
@@ -66,6 +66,11 @@ impl Pool {
             self.chunks[chunk as usize].next = NIL;
             return chunk;
         }
+        self.grow()
+    }
+
+    #[cold]
+    fn grow(&mut self) -> u32 {
         let chunk = u32::try_from(self.chunks.len())
             .ok()
             .filter(|&chunk| chunk != NIL)
@@ -153,7 +158,7 @@ impl Slot {
         }
     }
 
-    #[cold]
+    #[inline]
     fn add_chunk(&mut self, pool: &mut Pool) {
         let chunk = pool.alloc();
         if self.first == NIL {
