@@ -14,12 +14,55 @@
 //! assert_eq!(fired, ["b"]);
 //! assert_eq!(wheel.next_deadline(), Some(u64::MAX));
 //! ```
+//!
+//! # Callbacks on a clock
+//!
+//! [`Scheduler`] puts asyncio's `call_later` / `call_at` / `call_soon` on the wheel. A callback
+//! is an `FnOnce(&mut C, &mut Scheduler<C, K>)`: it gets the context you pass to
+//! [`run_due`](Scheduler::run_due) and the scheduler itself, so it can re-arm itself or cancel
+//! others while it runs. Time comes from a [`Clock`]; [`ManualClock`] makes tests exact.
+//! Delays round up to the tick ([`Resolution`], 1 ms by default): never early.
+//!
+//! ```
+//! use std::time::Duration;
+//! use tierwheel::{ManualClock, Scheduler, TimerHandle};
+//!
+//! struct Conn {
+//!     pings: u32,
+//!     idle: Option<TimerHandle>,
+//! }
+//!
+//! fn ping(conn: &mut Conn, sched: &mut Scheduler<Conn, ManualClock>) {
+//!     conn.pings += 1;
+//!     if conn.pings < 3 {
+//!         sched.call_later(Duration::from_secs(1), ping); // re-arm
+//!     } else if let Some(idle) = conn.idle.take() {
+//!         sched.cancel(idle);
+//!     }
+//! }
+//!
+//! let clock = ManualClock::new();
+//! let mut sched = Scheduler::with_clock(clock.clone());
+//! let mut conn = Conn { pings: 0, idle: None };
+//! sched.call_later(Duration::from_secs(1), ping);
+//! conn.idle = Some(sched.call_later(Duration::from_secs(10), |_: &mut Conn, _| panic!("idle")));
+//!
+//! while let Some(timeout) = sched.next_timeout() {
+//!     clock.advance(timeout); // a real loop sleeps here, e.g. in epoll_wait
+//!     sched.run_due(&mut conn);
+//! }
+//! assert_eq!((conn.pings, sched.time()), (3, Duration::from_secs(3)));
+//! ```
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
+pub mod clock;
+mod scheduler;
 pub mod service;
 mod slab;
 mod wheel;
 
+pub use clock::{Clock, ManualClock, MonotonicClock, Resolution};
+pub use scheduler::{Scheduler, TimerHandle};
 pub use slab::{CapacityError, TimerKey};
 pub use wheel::{Drain, Expired, TimerWheel};
