@@ -1,120 +1,65 @@
-//! The driver: the one place timers are inserted, fired, freed and handed back. `Core` is
-//! thread-free; the driver thread and [`ManualDriver`](super::ManualDriver) both step it.
+//! The driver: the one place timers are inserted, fired, freed and handed back. [`Core`] owns
+//! a [`Scheduler`] and knows nothing of threads; the driver thread ([`run`]) and
+//! [`ManualDriver`](super::ManualDriver) both step it.
 
 use super::shared::{Callback, Command, Shared, Timer};
 use super::sync::{lock, Arc};
 use super::{CallbackPanic, PanicHook, UnfiredTimer};
-use crate::TimerWheel;
+use crate::clock::Clock;
+use crate::Scheduler;
 use crossbeam_utils::sync::Parker;
+use std::cell::Cell;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::time::Duration;
 
-/// A timer in the wheel.
-pub(crate) struct Entry {
-    timer: Arc<Timer>,
-    callback: Callback,
+/// The scheduler's clock: the service's time line, until shutdown sends it to the end of
+/// time so that one last pass reaches every timer.
+pub(crate) struct DriverClock {
+    shared: Arc<Shared>,
+    end_of_time: Cell<bool>,
 }
 
-pub(crate) struct Core {
-    wheel: TimerWheel<Entry>,
-    /// The commands being processed; kept between batches so its buffer is reused.
-    batch: Vec<Command>,
+impl Clock for DriverClock {
+    fn now(&self) -> Duration {
+        if self.end_of_time.get() {
+            Duration::MAX
+        } else {
+            self.shared.time()
+        }
+    }
+}
+
+/// The context every scheduler callback gets: what the driver does with a due timer.
+pub(crate) struct Driver {
     hook: PanicHook,
+    /// Set for the last pass: claim timers and hand them back instead of running them.
+    shutting_down: bool,
+    unfired: Vec<UnfiredTimer>,
+    /// Callbacks run so far.
+    fired: usize,
 }
 
-impl Core {
-    pub(crate) fn new(hook: PanicHook) -> Self {
-        Core {
-            wheel: TimerWheel::new(),
-            batch: Vec::new(),
-            hook,
-        }
-    }
-
-    /// Applies every queued command. True iff the queue is closed, in which case every command
-    /// there will ever be has been applied.
-    pub(crate) fn apply_commands(&mut self, shared: &Shared) -> bool {
-        let closed = shared.take_commands(&mut self.batch);
-        let mut batch = std::mem::take(&mut self.batch);
-        for command in batch.drain(..) {
-            self.apply(command);
-        }
-        self.batch = batch;
-        closed
-    }
-
-    fn apply(&mut self, command: Command) {
-        match command {
-            Command::Insert {
-                timer,
-                tick,
-                callback,
-            } => {
-                // Cancelled before the driver saw it: never enters the wheel.
-                if !timer.state.is_pending() {
-                    self.drop_callback(callback, timer.deadline);
-                    return;
-                }
-                let key_slot = Arc::clone(&timer);
-                let key = self.wheel.insert_at(tick, Entry { timer, callback });
-                *lock(&key_slot.key) = Some(key);
-            }
-            Command::Cancel(timer) => {
-                // `None`: the insert was skipped. A stale key (fired meanwhile) matches nothing.
-                let key = lock(&timer.key).take();
-                if let Some(entry) = key.and_then(|key| self.wheel.cancel(key)) {
-                    debug_assert!(entry.timer.state.is_cancelled(), "freed a live timer");
-                    self.drop_callback(entry.callback, entry.timer.deadline);
-                }
-            }
-        }
-    }
-
-    /// Fires every timer due at or before `tick`; returns how many callbacks ran.
-    pub(crate) fn fire_due(&mut self, tick: u64) -> usize {
-        let mut ran = 0;
-        while let Some(expired) = self.wheel.poll(tick) {
-            let Entry { timer, callback } = expired.value;
-            if timer.state.start_firing() {
-                ran += 1;
-                if let Err(payload) = catch_unwind(AssertUnwindSafe(callback)) {
-                    self.report(CallbackPanic {
-                        payload,
-                        deadline: timer.deadline,
-                    });
-                }
-            } else {
-                // Cancelled, and its Cancel command is still queued: drop it now; the command
-                // will find a stale key.
-                self.drop_callback(callback, timer.deadline);
-            }
-        }
-        ran
-    }
-
-    /// The tick of the next timer, if any.
-    pub(crate) fn next_tick(&self) -> Option<u64> {
-        self.wheel.next_deadline()
-    }
-
-    pub(crate) fn pending(&self) -> usize {
-        self.wheel.len()
-    }
-
-    /// After the queue has closed and its last commands are applied: claims every timer still
-    /// pending, in the order they would have fired, and hands it back. Timers a cancel won are
-    /// freed instead.
-    pub(crate) fn unfired(&mut self) -> Vec<UnfiredTimer> {
-        let mut unfired = Vec::new();
-        while let Some(expired) = self.wheel.poll(u64::MAX) {
-            let Entry { timer, callback } = expired.value;
+impl Driver {
+    /// A timer's scheduler callback has come due.
+    fn due(&mut self, timer: Arc<Timer>, callback: Callback) {
+        if self.shutting_down {
             if timer.state.claim_unfired() {
-                unfired.push(UnfiredTimer { timer, callback });
-            } else {
-                self.drop_callback(callback, timer.deadline);
+                self.unfired.push(UnfiredTimer { timer, callback });
+                return;
             }
+        } else if timer.state.start_firing() {
+            self.fired += 1;
+            if let Err(payload) = catch_unwind(AssertUnwindSafe(callback)) {
+                self.report(CallbackPanic {
+                    payload,
+                    deadline: timer.deadline,
+                });
+            }
+            return;
         }
-        unfired
+        // A cancel won, and its Cancel command is still queued: free the callback now; the
+        // command will find a stale handle.
+        self.drop_callback(callback, timer.deadline);
     }
 
     /// Drops a callback that will never run. Its captures are user code too: a panicking
@@ -134,26 +79,131 @@ impl Core {
     }
 }
 
-/// The driver thread's body: apply commands, fire what is due, park until the next tick or an
+pub(crate) struct Core {
+    sched: Scheduler<Driver, DriverClock>,
+    driver: Driver,
+    /// The commands being processed; kept between batches so its buffer is reused.
+    batch: Vec<Command>,
+}
+
+impl Core {
+    /// Must be built on the thread that steps it: the scheduler is not `Send`.
+    pub(crate) fn new(shared: Arc<Shared>, hook: PanicHook) -> Self {
+        let resolution = shared.resolution();
+        let clock = DriverClock {
+            shared,
+            end_of_time: Cell::new(false),
+        };
+        Core {
+            sched: Scheduler::with_clock_and_resolution(clock, resolution),
+            driver: Driver {
+                hook,
+                shutting_down: false,
+                unfired: Vec::new(),
+                fired: 0,
+            },
+            batch: Vec::new(),
+        }
+    }
+
+    fn shared(&self) -> &Shared {
+        &self.sched.clock().shared
+    }
+
+    /// Applies every queued command. True iff the queue is closed, in which case every command
+    /// there will ever be has been applied.
+    pub(crate) fn apply_commands(&mut self) -> bool {
+        let mut batch = std::mem::take(&mut self.batch);
+        let closed = self.shared().take_commands(&mut batch);
+        for command in batch.drain(..) {
+            self.apply(command);
+        }
+        self.batch = batch;
+        closed
+    }
+
+    fn apply(&mut self, command: Command) {
+        match command {
+            Command::Insert { timer, callback } => {
+                // Cancelled before the driver saw it: it never enters the scheduler.
+                if !timer.state.is_pending() {
+                    self.driver.drop_callback(callback, timer.deadline);
+                    return;
+                }
+                let deadline = timer.deadline;
+                let slot = Arc::clone(&timer);
+                let handle = self.sched.call_at(deadline, move |driver: &mut Driver, _| {
+                    driver.due(timer, callback)
+                });
+                *lock(&slot.handle) = Some(handle);
+            }
+            Command::Cancel(timer) => {
+                // `None`: the insert was skipped. A stale handle (fired meanwhile) names nothing.
+                if let Some(handle) = lock(&timer.handle).take() {
+                    debug_assert!(timer.state.is_cancelled(), "freeing a timer no cancel won");
+                    let sched = &mut self.sched;
+                    // Dropping the callback runs user destructors.
+                    if let Err(payload) = catch_unwind(AssertUnwindSafe(|| sched.cancel(handle))) {
+                        self.driver.report(CallbackPanic {
+                            payload,
+                            deadline: timer.deadline,
+                        });
+                    }
+                }
+            }
+        }
+    }
+
+    /// Runs every callback due now; returns how many ran.
+    pub(crate) fn run_due(&mut self) -> usize {
+        let before = self.driver.fired;
+        self.sched.run_due(&mut self.driver);
+        self.driver.fired - before
+    }
+
+    /// How long the driver may sleep: zero when something is due, `None` when nothing is
+    /// pending.
+    pub(crate) fn next_timeout(&self) -> Option<Duration> {
+        self.sched.next_timeout()
+    }
+
+    pub(crate) fn pending(&self) -> usize {
+        self.sched.len()
+    }
+
+    /// After the queue has closed and its last commands are applied: claims every timer still
+    /// pending, in the order they would have fired, and hands it back. Timers a cancel won are
+    /// freed instead.
+    pub(crate) fn unfired(&mut self) -> Vec<UnfiredTimer> {
+        debug_assert!(
+            self.shared().is_closed(),
+            "handing back timers of an open service"
+        );
+        self.driver.shutting_down = true;
+        self.sched.clock().end_of_time.set(true);
+        self.sched.run_due(&mut self.driver);
+        debug_assert!(
+            self.sched.is_empty(),
+            "{} timers outlived shutdown",
+            self.sched.len()
+        );
+        std::mem::take(&mut self.driver.unfired)
+    }
+}
+
+/// The driver thread's body: apply commands, run what is due, park until the next tick or an
 /// earlier wake. Returns the timers still pending at shutdown.
-pub(crate) fn run(shared: Arc<Shared>, mut core: Core, parker: Parker) -> Vec<UnfiredTimer> {
-    let start = shared
-        .start()
-        .expect("the driver thread runs on the real clock");
+pub(crate) fn run(shared: Arc<Shared>, hook: PanicHook, parker: Parker) -> Vec<UnfiredTimer> {
+    let mut core = Core::new(shared, hook);
     loop {
-        if core.apply_commands(&shared) {
+        if core.apply_commands() {
             return core.unfired();
         }
-        let now = shared.elapsed_tick(shared.time());
-        core.fire_due(now);
-        match core.next_tick() {
-            // Fired nothing new but the next timer is already due: a callback just scheduled
-            // it, and its command is queued (the unpark token is set), or it is due this tick.
-            Some(tick) if tick <= shared.elapsed_tick(shared.time()) => continue,
-            Some(tick) => match start.checked_add(shared.tick_start(tick)) {
-                Some(wake_at) => parker.park_deadline(wake_at),
-                None => parker.park(),
-            },
+        core.run_due();
+        match core.next_timeout() {
+            // Already due: the clock moved on during the pass.
+            Some(Duration::ZERO) => {}
+            Some(timeout) => parker.park_timeout(timeout),
             None => parker.park(),
         }
     }

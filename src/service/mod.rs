@@ -33,6 +33,7 @@ mod sync;
 pub use future::{Sleep, TimeoutError, WithTimeout};
 pub use state::{TimerState, TimerStatus};
 
+use crate::clock::Resolution;
 use driver::Core;
 use shared::{Callback, Shared, Timer};
 use std::any::Any;
@@ -472,7 +473,7 @@ impl Handle {
 impl fmt::Debug for Handle {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Handle")
-            .field("tick", &self.shared.tick())
+            .field("tick", &self.shared.resolution().tick())
             .field("shut_down", &self.is_shut_down())
             .finish()
     }
@@ -493,7 +494,7 @@ impl fmt::Debug for Handle {
 /// # Ok::<(), std::io::Error>(())
 /// ```
 pub struct Builder {
-    tick: Duration,
+    resolution: Resolution,
     thread_name: String,
     hook: PanicHook,
 }
@@ -509,7 +510,7 @@ impl Builder {
     /// # Ok::<(), std::io::Error>(())
     /// ```
     pub fn tick(mut self, tick: Duration) -> Self {
-        self.tick = Duration::from_nanos(shared::tick_nanos(tick));
+        self.resolution = shared::resolution(tick);
         self
     }
 
@@ -552,12 +553,12 @@ impl Builder {
     /// ```
     pub fn build(self) -> io::Result<TimerService> {
         let parker = crossbeam_utils::sync::Parker::new();
-        let shared = Arc::new(Shared::real(self.tick, parker.unparker().clone()));
-        let core = Core::new(self.hook);
+        let shared = Arc::new(Shared::real(self.resolution, parker.unparker().clone()));
         let driver_shared = Arc::clone(&shared);
+        let hook = self.hook;
         let driver = std::thread::Builder::new()
             .name(self.thread_name)
-            .spawn(move || driver::run(driver_shared, core, parker))?;
+            .spawn(move || driver::run(driver_shared, hook, parker))?;
         Ok(TimerService {
             handle: Handle { shared },
             driver: Some(driver),
@@ -571,11 +572,10 @@ impl Builder {
     /// # drop(driver);
     /// ```
     pub fn build_manual(self) -> ManualDriver {
+        let shared = Arc::new(Shared::manual(self.resolution));
         ManualDriver {
-            handle: Handle {
-                shared: Arc::new(Shared::manual(self.tick)),
-            },
-            core: Core::new(self.hook),
+            core: Core::new(Arc::clone(&shared), self.hook),
+            handle: Handle { shared },
         }
     }
 }
@@ -590,7 +590,7 @@ impl Default for Builder {
     /// ```
     fn default() -> Self {
         Builder {
-            tick: Duration::from_millis(1),
+            resolution: Resolution::MILLISECOND,
             thread_name: String::from("tierwheel-timer"),
             hook: Box::new(print_panic),
         }
@@ -600,7 +600,7 @@ impl Default for Builder {
 impl fmt::Debug for Builder {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Builder")
-            .field("tick", &self.tick)
+            .field("tick", &self.resolution.tick())
             .field("thread_name", &self.thread_name)
             .finish_non_exhaustive()
     }
@@ -684,7 +684,7 @@ impl TimerService {
     /// assert_eq!(service.tick(), std::time::Duration::from_millis(1));
     /// ```
     pub fn tick(&self) -> Duration {
-        self.handle.shared.tick()
+        self.handle.shared.resolution().tick()
     }
 
     /// [`Handle::call_later`] on this service.
@@ -862,13 +862,11 @@ impl ManualDriver {
     /// assert_eq!(driver.handle().time(), Duration::from_millis(1));
     /// ```
     pub fn run_until(&mut self, time: Duration) -> usize {
-        let shared = &self.handle.shared;
-        shared.set_manual_time(time);
-        if self.core.apply_commands(shared) {
+        self.handle.shared.set_manual_time(time);
+        if self.core.apply_commands() {
             return 0;
         }
-        let now = shared.elapsed_tick(shared.time());
-        self.core.fire_due(now)
+        self.core.run_due()
     }
 
     /// Applies queued commands and reports how many timers the wheel holds: cancelled timers
@@ -883,7 +881,7 @@ impl ManualDriver {
     /// assert_eq!(driver.pending(), 0);
     /// ```
     pub fn pending(&mut self) -> usize {
-        self.core.apply_commands(&self.handle.shared);
+        self.core.apply_commands();
         self.core.pending()
     }
 
@@ -899,8 +897,8 @@ impl ManualDriver {
     /// assert_eq!(driver.next_deadline(), Some(Duration::from_millis(2)));
     /// ```
     pub fn next_deadline(&self) -> Option<Duration> {
-        let tick = self.core.next_tick()?;
-        Some(self.handle.shared.tick_start(tick))
+        let timeout = self.core.next_timeout()?;
+        Some(self.handle.time().saturating_add(timeout))
     }
 
     /// Shuts down like [`TimerService::shutdown`]: closes the queue, applies its last commands
@@ -919,9 +917,8 @@ impl ManualDriver {
     }
 
     fn finish(&mut self) -> Vec<UnfiredTimer> {
-        let shared = &self.handle.shared;
-        shared.close();
-        let closed = self.core.apply_commands(shared);
+        self.handle.shared.close();
+        let closed = self.core.apply_commands();
         debug_assert!(closed, "the queue reopened");
         self.core.unfired()
     }

@@ -4,9 +4,10 @@
 use super::state::TimerState;
 use super::sync::{lock, Arc, Mutex};
 use super::ShutdownError;
-use crate::TimerKey;
+use crate::clock::{Clock, ManualClock, MonotonicClock, Resolution};
+use crate::TimerHandle;
 use crossbeam_utils::sync::Unparker;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// A callback as the service stores it.
 pub(crate) type Callback = Box<dyn FnOnce() + Send + 'static>;
@@ -16,17 +17,16 @@ pub(crate) struct Timer {
     pub(crate) state: TimerState,
     /// The deadline asked for, on the service's time line.
     pub(crate) deadline: Duration,
-    /// Where the timer sits in the driver's wheel. Only the driver reads or writes it (set on
-    /// insertion, taken when a cancel is processed); the lock is never contended.
-    pub(crate) key: Mutex<Option<TimerKey>>,
+    /// The timer's place in the driver's scheduler. Only the driver reads or writes it (set
+    /// on insertion, taken when a cancel is processed), so the lock is never contended.
+    pub(crate) handle: Mutex<Option<TimerHandle>>,
 }
 
 /// A request from a handle to the driver, processed in the order it was queued.
 pub(crate) enum Command {
-    /// Put a new timer in the wheel at `tick`.
+    /// Hand a new timer to the scheduler.
     Insert {
         timer: Arc<Timer>,
-        tick: u64,
         callback: Callback,
     },
     /// A `cancel` won for this timer: take it out of the wheel and free it.
@@ -41,38 +41,38 @@ struct Queue {
 
 /// The service's time line: the real monotonic clock, or one moved by a
 /// [`ManualDriver`](super::ManualDriver).
-enum Clock {
-    Real(Instant),
-    Manual(Mutex<Duration>),
+enum ServiceClock {
+    Real(MonotonicClock),
+    Manual(ManualClock),
 }
 
 /// State shared by every handle and the driver.
 pub(crate) struct Shared {
     queue: Mutex<Queue>,
-    clock: Clock,
-    /// One tick, in nanoseconds (at least 1).
-    tick_nanos: u64,
+    clock: ServiceClock,
+    resolution: Resolution,
     /// Wakes the driver thread; `None` when a manual driver is stepped by hand.
     unparker: Option<Unparker>,
 }
 
 impl Shared {
-    pub(crate) fn real(tick: Duration, unparker: Unparker) -> Self {
-        Self::with_clock(Clock::Real(Instant::now()), tick, Some(unparker))
+    pub(crate) fn real(resolution: Resolution, unparker: Unparker) -> Self {
+        let clock = ServiceClock::Real(MonotonicClock::new());
+        Self::with_clock(clock, resolution, Some(unparker))
     }
 
-    pub(crate) fn manual(tick: Duration) -> Self {
-        Self::with_clock(Clock::Manual(Mutex::new(Duration::ZERO)), tick, None)
+    pub(crate) fn manual(resolution: Resolution) -> Self {
+        Self::with_clock(ServiceClock::Manual(ManualClock::new()), resolution, None)
     }
 
-    fn with_clock(clock: Clock, tick: Duration, unparker: Option<Unparker>) -> Self {
+    fn with_clock(clock: ServiceClock, resolution: Resolution, unparker: Option<Unparker>) -> Self {
         Shared {
             queue: Mutex::new(Queue {
                 commands: Vec::new(),
                 closed: false,
             }),
             clock,
-            tick_nanos: tick_nanos(tick),
+            resolution,
             unparker,
         }
     }
@@ -80,49 +80,21 @@ impl Shared {
     /// Time elapsed on the service's time line.
     pub(crate) fn time(&self) -> Duration {
         match &self.clock {
-            Clock::Real(start) => start.elapsed(),
-            Clock::Manual(now) => *lock(now),
+            ServiceClock::Real(clock) => clock.now(),
+            ServiceClock::Manual(clock) => clock.now(),
         }
     }
 
-    /// Moves a manual clock forward (never back).
+    /// Moves a manual clock to `to`; never back.
     pub(crate) fn set_manual_time(&self, to: Duration) {
-        if let Clock::Manual(now) = &self.clock {
-            let mut now = lock(now);
-            *now = (*now).max(to);
+        if let ServiceClock::Manual(clock) = &self.clock {
+            // An earlier time is refused: the time line never runs backwards.
+            let _ = clock.set(to);
         }
     }
 
-    /// The real clock's origin, if the clock is real.
-    pub(crate) fn start(&self) -> Option<Instant> {
-        match &self.clock {
-            Clock::Real(start) => Some(*start),
-            Clock::Manual(_) => None,
-        }
-    }
-
-    pub(crate) fn tick(&self) -> Duration {
-        Duration::from_nanos(self.tick_nanos)
-    }
-
-    /// The first tick at or after `deadline`: rounding up, so a timer never fires early.
-    pub(crate) fn deadline_tick(&self, deadline: Duration) -> u64 {
-        ticks_ceil(deadline, self.tick_nanos)
-    }
-
-    /// The last tick that has fully begun at `time`.
-    pub(crate) fn elapsed_tick(&self, time: Duration) -> u64 {
-        let ticks = time.as_nanos() / u128::from(self.tick_nanos);
-        u64::try_from(ticks).unwrap_or(u64::MAX)
-    }
-
-    /// Where tick `tick` begins on the time line, saturating at `Duration::MAX`.
-    pub(crate) fn tick_start(&self, tick: u64) -> Duration {
-        let nanos = u128::from(tick) * u128::from(self.tick_nanos);
-        let secs = u64::try_from(nanos / 1_000_000_000).unwrap_or(u64::MAX);
-        // Always below 10^9, so the cast is exact.
-        let sub = (nanos % 1_000_000_000) as u32;
-        Duration::new(secs, sub)
+    pub(crate) fn resolution(&self) -> Resolution {
+        self.resolution
     }
 
     /// Queues a new timer. The one error: the service has shut down.
@@ -134,12 +106,10 @@ impl Shared {
         let timer = Arc::new(Timer {
             state: TimerState::new(),
             deadline,
-            key: Mutex::new(None),
+            handle: Mutex::new(None),
         });
-        let tick = self.deadline_tick(deadline);
         let command = Command::Insert {
             timer: Arc::clone(&timer),
-            tick,
             callback,
         };
         match self.push(command) {
@@ -202,16 +172,11 @@ impl Shared {
     }
 }
 
-/// A tick length in nanoseconds: a zero tick is taken as 1 ns, and a tick beyond `u64::MAX`
+/// A tick as the builder takes it: zero is taken as 1 ns, and a tick beyond `u64::MAX`
 /// nanoseconds (584 years) as `u64::MAX` nanoseconds.
-pub(crate) fn tick_nanos(tick: Duration) -> u64 {
-    u64::try_from(tick.as_nanos()).unwrap_or(u64::MAX).max(1)
-}
-
-/// `duration` in ticks of `tick_nanos`, rounded up, saturating at `u64::MAX`.
-pub(crate) fn ticks_ceil(duration: Duration, tick_nanos: u64) -> u64 {
-    let ticks = duration.as_nanos().div_ceil(u128::from(tick_nanos));
-    u64::try_from(ticks).unwrap_or(u64::MAX)
+pub(crate) fn resolution(tick: Duration) -> Resolution {
+    let nanos = u64::try_from(tick.as_nanos()).unwrap_or(u64::MAX);
+    Resolution::from_nanos(nanos).unwrap_or(Resolution::NANOSECOND)
 }
 
 #[cfg(all(test, not(loom)))]
@@ -219,35 +184,15 @@ mod tests {
     use super::*;
 
     #[test]
-    fn ticks_round_up_and_saturate() {
-        let ms = tick_nanos(Duration::from_millis(1));
-        assert_eq!(ticks_ceil(Duration::ZERO, ms), 0);
-        assert_eq!(ticks_ceil(Duration::from_nanos(1), ms), 1);
-        assert_eq!(ticks_ceil(Duration::from_millis(1), ms), 1);
-        assert_eq!(ticks_ceil(Duration::from_nanos(1_000_001), ms), 2);
-        assert_eq!(ticks_ceil(Duration::MAX, ms), 18_446_744_073_709_552);
-        assert_eq!(ticks_ceil(Duration::MAX, 1), u64::MAX);
-        assert_eq!(tick_nanos(Duration::ZERO), 1);
-        assert_eq!(tick_nanos(Duration::MAX), u64::MAX);
-    }
-
-    #[test]
-    fn tick_boundaries_never_fire_early() {
-        let shared = Shared::manual(Duration::from_micros(7));
-        for nanos in [0u64, 1, 6_999, 7_000, 7_001, 1 << 40, u64::MAX] {
-            let deadline = Duration::from_nanos(nanos);
-            let tick = shared.deadline_tick(deadline);
-            assert!(
-                shared.tick_start(tick) >= deadline,
-                "{nanos} ns fires early"
-            );
-            assert_eq!(shared.elapsed_tick(shared.tick_start(tick)), tick);
-            if tick > 0 {
-                assert!(
-                    shared.tick_start(tick - 1) < deadline,
-                    "{nanos} ns fires late"
-                );
-            }
-        }
+    fn ticks_clamp() {
+        assert_eq!(resolution(Duration::ZERO), Resolution::NANOSECOND);
+        assert_eq!(
+            resolution(Duration::from_millis(1)),
+            Resolution::MILLISECOND
+        );
+        assert_eq!(
+            resolution(Duration::MAX).tick(),
+            Duration::from_nanos(u64::MAX)
+        );
     }
 }
