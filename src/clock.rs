@@ -461,3 +461,110 @@ impl fmt::Display for ResolutionError {
 }
 
 impl std::error::Error for ResolutionError {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Resolutions at the edges: 1 ns, odd, decimal, one that does not divide a second, the
+    /// longest.
+    fn resolutions() -> impl Iterator<Item = Resolution> {
+        [1, 7, 1_000, 1_000_000, 999_999_937, 3_000_000_000, u64::MAX]
+            .into_iter()
+            .map(|n| Resolution::from_nanos(n).unwrap())
+    }
+
+    /// Times around every power of two of nanoseconds, around tick boundaries, and at the ends.
+    fn times(r: Resolution) -> Vec<Duration> {
+        let mut out = vec![Duration::ZERO, Duration::MAX, Duration::from_secs(u64::MAX)];
+        for bit in 0..128 {
+            let n = 1u128 << bit;
+            for nanos in [n - 1, n, n + 1] {
+                out.push(from_nanos_saturating(nanos));
+            }
+        }
+        for ticks in [1, 2, 63, 64, 65, 1 << 32, u64::MAX - 2, u64::MAX - 1, u64::MAX] {
+            let start = u128::from(ticks) * u128::from(r.tick_nanos);
+            for nanos in [start - 1, start, start + 1] {
+                out.push(from_nanos_saturating(nanos));
+            }
+        }
+        out
+    }
+
+    fn from_nanos_saturating(nanos: u128) -> Duration {
+        match u64::try_from(nanos / 1_000_000_000) {
+            Ok(secs) => Duration::new(secs, (nanos % 1_000_000_000) as u32),
+            Err(_) => Duration::MAX,
+        }
+    }
+
+    #[test]
+    fn ticks_ceil_is_never_early_and_the_smallest_such_tick() {
+        for r in resolutions() {
+            for d in times(r) {
+                let t = r.ticks_ceil(d);
+                assert!(r.duration(t) >= d, "{r:?} {d:?}: tick {t} starts early");
+                if t != 0 && t != u64::MAX {
+                    assert!(r.duration(t - 1) < d, "{r:?} {d:?}: tick {t} is not the first");
+                }
+                if t == u64::MAX && d != Duration::MAX {
+                    let last = r.duration(u64::MAX - 1);
+                    assert!(d > last || last == Duration::MAX, "{r:?} {d:?} saturated early");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn ticks_floor_is_reached_and_only_duration_max_reaches_the_end_of_time() {
+        for r in resolutions() {
+            for d in times(r) {
+                let t = r.ticks_floor(d);
+                assert!(r.duration(t) <= d, "{r:?} {d:?}: tick {t} not reached yet");
+                assert_eq!(t == u64::MAX, d == Duration::MAX, "{r:?} {d:?}");
+                assert!(t <= r.ticks_ceil(d), "{r:?} {d:?}");
+                if t < u64::MAX - 1 {
+                    assert!(r.duration(t + 1) > d, "{r:?} {d:?}: tick {t} is not the last");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn conversions_are_monotonic() {
+        for r in resolutions() {
+            let mut times = times(r);
+            times.sort();
+            for pair in times.windows(2) {
+                assert!(r.ticks_ceil(pair[0]) <= r.ticks_ceil(pair[1]), "{r:?} {pair:?}");
+                assert!(r.ticks_floor(pair[0]) <= r.ticks_floor(pair[1]), "{r:?} {pair:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn whole_ticks_round_trip() {
+        for r in resolutions() {
+            for t in [0, 1, 2, 1 << 20, 1 << 40, u64::MAX - 1, u64::MAX] {
+                let d = r.duration(t);
+                if d != Duration::MAX {
+                    assert_eq!(r.ticks_ceil(d), t, "{r:?}");
+                    assert_eq!(r.ticks_floor(d), t, "{r:?}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn resolution_new_rejects_zero_and_too_long() {
+        assert_eq!(Resolution::new(Duration::ZERO), Err(ResolutionError::Zero));
+        assert_eq!(Resolution::from_nanos(0), Err(ResolutionError::Zero));
+        let longest = Duration::from_nanos(u64::MAX);
+        assert_eq!(Resolution::new(longest).unwrap().tick(), longest);
+        assert_eq!(
+            Resolution::new(longest + Duration::from_nanos(1)),
+            Err(ResolutionError::TooLong)
+        );
+    }
+}

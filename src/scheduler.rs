@@ -292,8 +292,9 @@ impl<C, K: Clock> Scheduler<C, K> {
         self.schedule(tick, Box::new(callback))
     }
 
-    /// Schedules `callback` to run at the next pass, whatever the clock says, behind every
-    /// callback already due.
+    /// Schedules `callback` to run at the next pass, whatever the clock says then, behind every
+    /// callback already due: it is due at the tick the clock has reached (rounded down, where
+    /// `call_later(Duration::ZERO)` rounds up to the next tick boundary).
     ///
     /// Called from a running callback, it runs at the next pass, not the current one.
     ///
@@ -318,7 +319,9 @@ impl<C, K: Clock> Scheduler<C, K> {
     where
         F: FnOnce(&mut C, &mut Scheduler<C, K>) + 'static,
     {
-        let tick = self.wheel.now();
+        // Due at the tick the clock has reached: behind every callback already due, and run
+        // by the next pass whatever the clock reads then (`call_later(ZERO)` rounds up instead).
+        let tick = self.resolution.ticks_floor(self.clock.now());
         self.schedule(tick, Box::new(callback))
     }
 

@@ -177,10 +177,10 @@ impl Model {
             return Duration::MAX;
         }
         let nanos = u128::from(tick) * self.tick_nanos;
-        Duration::new(
-            u64::try_from(nanos / 1_000_000_000).unwrap(),
-            (nanos % 1_000_000_000) as u32,
-        )
+        match u64::try_from(nanos / 1_000_000_000) {
+            Ok(secs) => Duration::new(secs, (nanos % 1_000_000_000) as u32),
+            Err(_) => Duration::MAX,
+        }
     }
 
     fn schedule(&mut self, tick: u64, plan: Plan) {
@@ -206,7 +206,7 @@ impl Model {
     }
 
     fn soon(&mut self, plan: Plan) {
-        self.schedule(self.wheel_now, plan);
+        self.schedule(self.floor(u128::from(self.now)), plan);
     }
 
     fn cancel(&mut self, n: usize) -> Option<bool> {
