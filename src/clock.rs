@@ -483,7 +483,17 @@ mod tests {
                 out.push(from_nanos_saturating(nanos));
             }
         }
-        for ticks in [1, 2, 63, 64, 65, 1 << 32, u64::MAX - 2, u64::MAX - 1, u64::MAX] {
+        for ticks in [
+            1,
+            2,
+            63,
+            64,
+            65,
+            1 << 32,
+            u64::MAX - 2,
+            u64::MAX - 1,
+            u64::MAX,
+        ] {
             let start = u128::from(ticks) * u128::from(r.tick_nanos);
             for nanos in [start - 1, start, start + 1] {
                 out.push(from_nanos_saturating(nanos));
@@ -506,11 +516,17 @@ mod tests {
                 let t = r.ticks_ceil(d);
                 assert!(r.duration(t) >= d, "{r:?} {d:?}: tick {t} starts early");
                 if t != 0 && t != u64::MAX {
-                    assert!(r.duration(t - 1) < d, "{r:?} {d:?}: tick {t} is not the first");
+                    assert!(
+                        r.duration(t - 1) < d,
+                        "{r:?} {d:?}: tick {t} is not the first"
+                    );
                 }
                 if t == u64::MAX && d != Duration::MAX {
                     let last = r.duration(u64::MAX - 1);
-                    assert!(d > last || last == Duration::MAX, "{r:?} {d:?} saturated early");
+                    assert!(
+                        d > last || last == Duration::MAX,
+                        "{r:?} {d:?} saturated early"
+                    );
                 }
             }
         }
@@ -525,7 +541,10 @@ mod tests {
                 assert_eq!(t == u64::MAX, d == Duration::MAX, "{r:?} {d:?}");
                 assert!(t <= r.ticks_ceil(d), "{r:?} {d:?}");
                 if t < u64::MAX - 1 {
-                    assert!(r.duration(t + 1) > d, "{r:?} {d:?}: tick {t} is not the last");
+                    assert!(
+                        r.duration(t + 1) > d,
+                        "{r:?} {d:?}: tick {t} is not the last"
+                    );
                 }
             }
         }
@@ -537,8 +556,14 @@ mod tests {
             let mut times = times(r);
             times.sort();
             for pair in times.windows(2) {
-                assert!(r.ticks_ceil(pair[0]) <= r.ticks_ceil(pair[1]), "{r:?} {pair:?}");
-                assert!(r.ticks_floor(pair[0]) <= r.ticks_floor(pair[1]), "{r:?} {pair:?}");
+                assert!(
+                    r.ticks_ceil(pair[0]) <= r.ticks_ceil(pair[1]),
+                    "{r:?} {pair:?}"
+                );
+                assert!(
+                    r.ticks_floor(pair[0]) <= r.ticks_floor(pair[1]),
+                    "{r:?} {pair:?}"
+                );
             }
         }
     }
