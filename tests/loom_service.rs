@@ -44,6 +44,25 @@ fn cancel_vs_fire() {
     });
 }
 
+/// The driver applying a timer's insert races a cancel of it; the timer is far from due, so a
+/// cancelled timer left in the scheduler would show as pending.
+#[test]
+fn cancel_vs_insert_frees_at_once() {
+    loom::model(|| {
+        let mut driver = TimerService::builder().build_manual();
+        let timeout = driver
+            .handle()
+            .call_at(Duration::from_secs(1), || {})
+            .unwrap();
+        let racer = timeout.clone();
+        let cancel = thread::spawn(move || racer.cancel());
+        let during = driver.pending();
+        assert!(during <= 1);
+        assert!(cancel.join().unwrap());
+        assert_eq!(driver.pending(), 0, "a cancelled timer outlived the cancel");
+    });
+}
+
 #[test]
 fn cancel_vs_cancel() {
     loom::model(|| {

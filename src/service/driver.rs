@@ -125,20 +125,24 @@ impl Core {
     fn apply(&mut self, command: Command) {
         match command {
             Command::Insert { timer, callback } => {
-                // Cancelled before the driver saw it: it never enters the scheduler.
+                // Checked and inserted under the timer's lock: a cancel that finds no handle
+                // under the same lock knows this check will see it (see `Timeout::cancel`).
+                let owner = Arc::clone(&timer);
+                let mut slot = lock(&owner.handle);
                 if !timer.state.is_pending() {
+                    // Cancelled before the driver saw it: it never enters the scheduler.
+                    drop(slot);
                     self.driver.drop_callback(callback, timer.deadline);
                     return;
                 }
                 let deadline = timer.deadline;
-                let slot = Arc::clone(&timer);
                 let handle = self.sched.call_at(deadline, move |driver: &mut Driver, _| {
                     driver.due(timer, callback)
                 });
-                *lock(&slot.handle) = Some(handle);
+                *slot = Some(handle);
             }
             Command::Cancel(timer) => {
-                // `None`: the insert was skipped. A stale handle (fired meanwhile) names nothing.
+                // A stale handle (the timer came due meanwhile) names nothing.
                 if let Some(handle) = lock(&timer.handle).take() {
                     debug_assert!(timer.state.is_cancelled(), "freeing a timer no cancel won");
                     let sched = &mut self.sched;

@@ -41,7 +41,7 @@ use std::fmt;
 use std::io;
 use std::thread::JoinHandle;
 use std::time::Duration;
-use sync::Arc;
+use sync::{lock, Arc};
 
 /// The callback panic hook as the driver holds it.
 type PanicHook = Box<dyn FnMut(CallbackPanic) + Send + 'static>;
@@ -269,7 +269,10 @@ impl Timeout {
     /// ```
     pub fn cancel(&self) -> bool {
         let won = self.timer.state.cancel();
-        if won {
+        // Only a timer already in the driver's scheduler needs freeing there. One whose insert
+        // the driver has not applied yet is dropped when it is: the driver checks the state
+        // under this same lock before inserting, and the CAS above came first.
+        if won && lock(&self.timer.handle).is_some() {
             self.shared.cancelled(&self.timer);
         }
         won

@@ -17,8 +17,9 @@ pub(crate) struct Timer {
     pub(crate) state: TimerState,
     /// The deadline asked for, on the service's time line.
     pub(crate) deadline: Duration,
-    /// The timer's place in the driver's scheduler. Only the driver reads or writes it (set
-    /// on insertion, taken when a cancel is processed), so the lock is never contended.
+    /// The timer's place in the driver's scheduler: `None` until the driver inserts it (and
+    /// forever if a cancel won first). The driver writes it; a winning cancel reads it once,
+    /// to learn whether the driver must be told. The lock is held for a few instructions.
     pub(crate) handle: Mutex<Option<TimerHandle>>,
 }
 
