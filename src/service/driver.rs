@@ -204,9 +204,23 @@ pub(crate) fn run(shared: Arc<Shared>, hook: PanicHook, parker: Parker) -> Vec<U
             return core.unfired();
         }
         core.run_due();
-        match core.next_timeout() {
-            // Already due: the clock moved on during the pass.
-            Some(Duration::ZERO) => {}
+        let timeout = core.next_timeout();
+        if timeout == Some(Duration::ZERO) {
+            continue; // already due: the clock moved on during the pass
+        }
+        let shared = core.shared();
+        let wake_tick = match timeout {
+            // Rounded up from a later reading of the clock: never before the real wake-up, so
+            // a producer never skips a wake it needed.
+            Some(timeout) => shared
+                .resolution()
+                .ticks_ceil(shared.time().saturating_add(timeout)),
+            None => u64::MAX,
+        };
+        if !shared.plan_park(wake_tick) {
+            continue;
+        }
+        match timeout {
             Some(timeout) => parker.park_timeout(timeout),
             None => parker.park(),
         }

@@ -34,10 +34,17 @@ pub(crate) enum Command {
     Cancel(Arc<Timer>),
 }
 
+/// Queued commands past which the driver is woken whatever their deadlines: the bound on
+/// memory held by commands (cancelled timers included) while the driver sleeps.
+pub(crate) const WAKE_BATCH: usize = 1024;
+
 struct Queue {
     commands: Vec<Command>,
     /// Set once by shutdown; from then on no command is accepted.
     closed: bool,
+    /// The tick the parked driver will wake at by itself; 0 while it is awake (it looks at
+    /// the queue before parking) or already being woken.
+    driver_wakes_at: u64,
 }
 
 /// The service's time line: the real monotonic clock, or one moved by a
@@ -71,6 +78,7 @@ impl Shared {
             queue: Mutex::new(Queue {
                 commands: Vec::new(),
                 closed: false,
+                driver_wakes_at: 0,
             }),
             clock,
             resolution,
@@ -113,7 +121,8 @@ impl Shared {
             timer: Arc::clone(&timer),
             callback,
         };
-        match self.push(command) {
+        let tick = self.resolution.ticks_ceil(deadline);
+        match self.push(command, tick) {
             Ok(()) => Ok(timer),
             Err(_) => Err(ShutdownError),
         }
@@ -122,25 +131,41 @@ impl Shared {
     /// Tells the driver that a cancel won for `timer`, so it frees the timer at once. After
     /// shutdown there is nothing to tell: the final pass drops every cancelled timer.
     pub(crate) fn cancelled(&self, timer: &Arc<Timer>) {
-        let _ = self.push(Command::Cancel(Arc::clone(timer)));
+        let _ = self.push(Command::Cancel(Arc::clone(timer)), u64::MAX);
     }
 
-    /// Appends a command and wakes the driver if the queue was empty. The driver drains the
-    /// whole queue on every wake, so a non-empty queue always has a wake on its way: one
-    /// unpark per batch, not per command. A refused command is handed back, to be dropped
-    /// outside the lock.
-    fn push(&self, command: Command) -> Result<(), Command> {
+    /// Appends a command due at `tick` and wakes the parked driver if it would otherwise
+    /// sleep past that tick, or if [`WAKE_BATCH`] commands are waiting. An awake driver looks
+    /// at the queue before it parks, so it needs no wake. A refused command is handed back,
+    /// to be dropped outside the lock.
+    fn push(&self, command: Command, tick: u64) -> Result<(), Command> {
         let mut queue = lock(&self.queue);
         if queue.closed {
             return Err(command);
         }
-        let was_empty = queue.commands.is_empty();
         queue.commands.push(command);
+        let wake = queue.driver_wakes_at != 0
+            && (tick < queue.driver_wakes_at || queue.commands.len() >= WAKE_BATCH);
+        if wake {
+            queue.driver_wakes_at = 0;
+        }
         drop(queue);
-        if was_empty {
+        if wake {
             self.wake();
         }
         Ok(())
+    }
+
+    /// The driver is about to park until `tick` (`u64::MAX`: until woken). False if commands
+    /// arrived since it last took them: it must not park.
+    pub(crate) fn plan_park(&self, tick: u64) -> bool {
+        let mut queue = lock(&self.queue);
+        if queue.closed || !queue.commands.is_empty() {
+            return false;
+        }
+        // Never 0: that means awake.
+        queue.driver_wakes_at = tick.max(1);
+        true
     }
 
     pub(crate) fn wake(&self) {
@@ -155,6 +180,7 @@ impl Shared {
         debug_assert!(batch.is_empty(), "batch not drained: {} left", batch.len());
         let mut queue = lock(&self.queue);
         std::mem::swap(&mut queue.commands, batch);
+        queue.driver_wakes_at = 0;
         queue.closed
     }
 
