@@ -77,8 +77,12 @@ fn the_manual_driver_holds_no_cancelled_timer() {
     let mut driver = TimerService::builder().build_manual();
     let handle = driver.handle();
     for round in 0..1_000 {
-        for _ in 0..1_000 {
+        for i in 0..1_000 {
             let timeout = handle.call_later(Duration::from_secs(3600), || {}).unwrap();
+            if i % 2 == 0 {
+                // In the driver's scheduler before the cancel: the cancel must free it there.
+                assert_eq!(driver.pending(), 1);
+            }
             assert!(timeout.cancel());
         }
         assert_eq!(driver.pending(), 0, "round {round}");

@@ -21,8 +21,9 @@
 //!
 //! Each timer's fate is one atomic [`TimerState`] word: the driver firing it, any number of
 //! [`Timeout::cancel`] calls, and shutdown all race by compare-and-swap out of
-//! [`TimerStatus::Pending`], and exactly one of them wins. A winning cancel tells the driver,
-//! which frees the timer in O(1) at once rather than at its deadline. See docs/service.md.
+//! [`TimerStatus::Pending`], and exactly one of them wins. A winning cancel frees the timer
+//! in O(1) on the driver's next pass, not at its deadline (the driver is woken for a timer due
+//! before it would wake anyway, or once 1024 requests are queued). See docs/service.md.
 
 mod driver;
 mod future;
