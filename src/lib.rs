@@ -73,6 +73,38 @@
 //! assert!(request_timeout.cancel());
 //! # Ok::<(), tierwheel::service::ShutdownError>(())
 //! ```
+//!
+//! # Crate features
+//!
+//! - `baseline` (off by default): the schedulers tierwheel is measured against, behind the same
+//!   [`TimerQueue`](crate::TimerQueue) trait: a lazily cancelling binary heap (asyncio's scheme),
+//!   a 4-ary indexed heap (Go's arity, libuv's eager removal) and a `BTreeMap` keyed by
+//!   `(deadline, sequence)`. All fire ties first in, first out, like the wheel.
+//!
+//! # Implementation
+//!
+//! The wheel follows Varghese and Lauck's hierarchical timing wheels ("Hashed and Hierarchical
+//! Timing Wheels", SOSP 1987): eleven levels of 64 slots, each level six bits of the `u64`
+//! tick. A timer lives on the level of the highest bit in which its deadline and the current
+//! tick differ; when time reaches a coarse slot, its timers cascade, in order, into finer ones,
+//! so each fires at its exact tick and ties keep their insertion order.
+//!
+//! | level | slot width (ticks) | covers up to (ticks) | at 1 ms per tick |
+//! |------:|-------------------:|---------------------:|-----------------:|
+//! | 0 | 1 | 2^6 | 64 ms |
+//! | 1 | 2^6 | 2^12 | 4.1 s |
+//! | 2 | 2^12 | 2^18 | 4.4 min |
+//! | 3 | 2^18 | 2^24 | 4.7 h |
+//! | 4 | 2^24 | 2^30 | 12.4 days |
+//! | 5 | 2^30 | 2^36 | 2.2 years |
+//! | 6 | 2^36 | 2^42 | 139 years |
+//! | 7..=10 | 2^42 ..= 2^60 | 2^64 | the end of time |
+//!
+//! Slots are append-only lists of 12-byte references in chunks from one shared pool; a cancel
+//! frees the timer's storage at once and leaves a stamped tombstone, swept before tombstones
+//! outnumber live timers. Bookkeeping is 32 bytes per pending timer beyond a payload
+//! of up to 8 bytes. `docs/design.md` in the repository explains every choice, and
+//! `docs/benchmarks.md` measures them.
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
@@ -86,3 +118,8 @@ pub use clock::{Clock, ManualClock, MonotonicClock, Resolution};
 pub use scheduler::{Scheduler, TimerHandle};
 pub use slab::{CapacityError, TimerKey};
 pub use wheel::{Drain, Expired, TimerWheel};
+
+/// The README's example, compiled and run as a doc test.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;

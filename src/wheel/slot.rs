@@ -15,7 +15,7 @@
 pub(crate) const CHUNK: usize = 32;
 
 /// Tombstones a slot may hold per live reference before it is swept.
-pub(crate) const TOMBSTONES_PER_LIVE: u32 = 2;
+pub(crate) const TOMBSTONES_PER_LIVE: usize = 1;
 
 /// No chunk, no storage index.
 pub(crate) const NIL: u32 = u32::MAX;
@@ -58,7 +58,7 @@ impl Pool {
         }
     }
 
-    #[cold]
+    #[inline]
     fn alloc(&mut self) -> u32 {
         if self.free != NIL {
             let chunk = self.free;
@@ -66,6 +66,11 @@ impl Pool {
             self.chunks[chunk as usize].next = NIL;
             return chunk;
         }
+        self.grow()
+    }
+
+    #[cold]
+    fn grow(&mut self) -> u32 {
         let chunk = u32::try_from(self.chunks.len())
             .ok()
             .filter(|&chunk| chunk != NIL)
@@ -96,8 +101,9 @@ pub(crate) struct Slot {
     /// References written in `last`; `CHUNK` when the slot has no chunk, so that one
     /// comparison sends every push that needs a chunk to the slow path.
     tail: u32,
-    /// Unconsumed references, tombstones included.
-    len: u32,
+    /// Unconsumed references, tombstones included. A `usize`: with tombstones, one slot may
+    /// hold more references than there are `u32` timer keys.
+    len: usize,
     /// References whose timer is still placed here.
     pub(crate) live: u32,
     /// Smallest effective deadline placed here since the slot was last empty, in ticks, and
@@ -125,16 +131,17 @@ impl Default for Slot {
 impl Slot {
     /// References held, tombstones included.
     pub(crate) fn len(&self) -> usize {
-        self.len as usize
+        self.len
     }
 
-    /// Whether tombstones outnumber live references by enough to be worth a sweep: more than
-    /// `TOMBSTONES_PER_LIVE` to one. A sweep reads every reference once and removes at least
-    /// that many tombstones per live one, so its cost per tombstone is below two reads, and a
-    /// slot holds at most `TOMBSTONES_PER_LIVE + 1` references per live timer.
+    /// Whether tombstones outnumber live references by more than `TOMBSTONES_PER_LIVE` to one
+    /// (and the slot is past two chunks). A sweep reads every reference once and removes more
+    /// tombstones than there are live references, so it costs under two reads per tombstone,
+    /// and a slot holds at most `TOMBSTONES_PER_LIVE + 1` references per live timer.
     #[inline]
     pub(crate) fn should_compact(&self) -> bool {
-        self.len >= 2 * CHUNK as u32 && self.len - self.live > TOMBSTONES_PER_LIVE * self.live
+        let live = self.live as usize;
+        self.len >= 2 * CHUNK && self.len - live > TOMBSTONES_PER_LIVE * live
     }
 
     /// Appends a live reference to a timer with effective deadline `deadline`.
@@ -153,7 +160,7 @@ impl Slot {
         }
     }
 
-    #[cold]
+    #[inline]
     fn add_chunk(&mut self, pool: &mut Pool) {
         let chunk = pool.alloc();
         if self.first == NIL {
@@ -213,25 +220,47 @@ impl Slot {
         }
         let (mut read_chunk, mut read, mut remaining) =
             (self.first, self.head as usize, self.len());
-        let (mut write_chunk, mut write, mut kept) = (self.first, 0, 0u32);
-        while remaining > 0 {
+        let (mut write_chunk, mut write, mut kept) = (self.first, 0, 0);
+        loop {
             let end = CHUNK.min(read + remaining);
-            // A copy: the write position may be in this very chunk, behind the read position.
-            let Chunk { refs, next } = pool.chunks[read_chunk as usize];
-            for &entry in &refs[read..end] {
-                if !keep(entry) {
-                    continue;
-                }
+            remaining -= end - read;
+            while read < end {
                 if write == CHUNK {
                     write_chunk = pool.chunks[write_chunk as usize].next;
                     write = 0;
                 }
-                pool.chunks[write_chunk as usize].refs[write] = entry;
-                write += 1;
-                kept += 1;
+                let before = write;
+                if write_chunk == read_chunk {
+                    // Writing behind the read position of the same chunk: never overtakes it.
+                    let refs = &mut pool.chunks[read_chunk as usize].refs;
+                    for at in read..end {
+                        let entry = refs[at];
+                        if keep(entry) {
+                            refs[write] = entry;
+                            write += 1;
+                        }
+                    }
+                    read = end;
+                } else {
+                    let [from, to] = pool
+                        .chunks
+                        .get_disjoint_mut([read_chunk as usize, write_chunk as usize])
+                        .expect("the read and write chunks differ");
+                    while read < end && write < CHUNK {
+                        let entry = from.refs[read];
+                        read += 1;
+                        if keep(entry) {
+                            to.refs[write] = entry;
+                            write += 1;
+                        }
+                    }
+                }
+                kept += write - before;
             }
-            remaining -= end - read;
-            (read_chunk, read) = (next, 0);
+            if remaining == 0 {
+                break;
+            }
+            (read_chunk, read) = (pool.chunks[read_chunk as usize].next, 0);
         }
         if kept == 0 {
             let live = self.live;
@@ -244,7 +273,8 @@ impl Slot {
             pool.release(after, self.last);
             pool.chunks[write_chunk as usize].next = NIL;
         }
-        (self.last, self.head, self.tail, self.len) = (write_chunk, 0, write as u32, kept);
+        (self.last, self.head, self.tail) = (write_chunk, 0, write as u32);
+        self.len = kept;
     }
 
     /// Forgets every reference and returns the chunks to the pool.
