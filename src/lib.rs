@@ -54,6 +54,26 @@
 //! assert_eq!((conn.pings, sched.time()), (3, Duration::from_secs(3)));
 //! ```
 //!
+//! # A timer service for threads
+//!
+//! [`service::TimerService`] runs a scheduler on its own driver thread and takes timers from
+//! any thread. For each timer exactly one thing happens, whatever the race: its callback runs
+//! once, or exactly one [`cancel`](service::Timeout::cancel) returns true (or shutdown hands
+//! it back unrun). Cancelled timers are freed by the driver in O(1), not at their deadline.
+//! [`sleep`](service::Handle::sleep) and [`timeout`](service::Handle::timeout) are futures for
+//! any executor.
+//!
+//! ```
+//! use std::time::Duration;
+//! use tierwheel::service::TimerService;
+//!
+//! let service = TimerService::new();
+//! let request_timeout = service.call_later(Duration::from_secs(30), || eprintln!("timed out"))?;
+//! // ... the response arrived in time, on some other thread:
+//! assert!(request_timeout.cancel());
+//! # Ok::<(), tierwheel::service::ShutdownError>(())
+//! ```
+//!
 //! # Crate features
 //!
 //! - `baseline` (off by default): the schedulers tierwheel is measured against, behind the same
@@ -90,6 +110,7 @@
 
 pub mod clock;
 mod scheduler;
+pub mod service;
 mod slab;
 mod wheel;
 
