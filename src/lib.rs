@@ -17,8 +17,12 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
+#[cfg(feature = "baseline")]
+pub mod baseline;
+mod queue;
 mod slab;
 mod wheel;
 
+pub use queue::TimerQueue;
 pub use slab::{CapacityError, TimerKey};
 pub use wheel::{Drain, Expired, TimerWheel};
