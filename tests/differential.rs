@@ -7,13 +7,24 @@ use tierwheel::{TimerQueue, TimerWheel};
 
 #[derive(Clone, Copy, Debug)]
 enum Op {
-    Insert { deadline: u64 },
+    Insert {
+        deadline: u64,
+    },
     /// Cancel the timer made by the `n`-th insert (maybe fired or cancelled already).
-    Cancel { n: usize },
-    Reschedule { n: usize, deadline: u64 },
-    Poll { now: u64 },
+    Cancel {
+        n: usize,
+    },
+    Reschedule {
+        n: usize,
+        deadline: u64,
+    },
+    Poll {
+        now: u64,
+    },
     /// Poll until nothing more is due at `now`.
-    Advance { now: u64 },
+    Advance {
+        now: u64,
+    },
 }
 
 #[derive(Debug, PartialEq, Eq)]
@@ -136,7 +147,10 @@ fn check(seed: u64, len: usize) {
         .iter()
         .filter(|(event, ..)| matches!(event, Event::Fired(Some(_), _)))
         .count();
-    assert!(len < 100 || fired > 0, "seed {seed}: nothing fired, the stream tests little");
+    assert!(
+        len < 100 || fired > 0,
+        "seed {seed}: nothing fired, the stream tests little"
+    );
 }
 
 #[test]

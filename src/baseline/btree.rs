@@ -96,7 +96,9 @@ impl<T> TimerQueue<T> for BTreeQueue<T> {
     }
 
     fn next_deadline(&self) -> Option<u64> {
-        self.map.first_key_value().map(|(&(deadline, _), _)| deadline)
+        self.map
+            .first_key_value()
+            .map(|(&(deadline, _), _)| deadline)
     }
 
     fn poll(&mut self, now: u64) -> Option<T> {

@@ -135,5 +135,4 @@ impl<E> Slots<E> {
             Slot::Free { .. } => unreachable!(),
         }
     }
-
 }
