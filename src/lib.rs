@@ -14,6 +14,12 @@
 //! assert_eq!(fired, ["b"]);
 //! assert_eq!(wheel.next_deadline(), Some(u64::MAX));
 //! ```
+//!
+//! # Crate features
+//!
+//! - `baseline` (off by default): the module `tierwheel::baseline` holds heap and B-tree
+//!   schedulers behind the same [`TimerQueue`] trait as the wheel, for side-by-side
+//!   comparison (`benches/queues.rs`, `examples/compare.rs`, `docs/benchmarks.md`).
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
