@@ -64,6 +64,10 @@ struct Options {
     /// Seconds of measurement per implementation and size (after a quarter as much warm-up).
     #[arg(long, default_value_t = 1.0)]
     duration: f64,
+    /// Run only these implementations (repeatable): wheel, lazy_heap, indexed_heap, btree,
+    /// nexus_timer, tokio_delay_queue, hash_wheel_timer.
+    #[arg(long)]
+    only: Vec<String>,
     /// Where to write the SVG plot.
     #[arg(long, default_value = "target/compare.svg")]
     plot: std::path::PathBuf,
@@ -94,6 +98,9 @@ fn measure(duration: Duration, mut work: impl FnMut(u64) -> Duration) -> f64 {
 
 fn run<S: Subject>(options: &Options, n: usize, bar: &ProgressBar) -> Option<Row> {
     if options.workload == Workload::Spread && !S::FULL_RANGE {
+        return None;
+    }
+    if !options.only.is_empty() && !options.only.iter().any(|name| name == S::NAME) {
         return None;
     }
     bar.set_message(format!("{} at N = {n}", S::NAME));
