@@ -54,6 +54,26 @@
 //! assert_eq!((conn.pings, sched.time()), (3, Duration::from_secs(3)));
 //! ```
 //!
+//! # A timer service for threads
+//!
+//! [`service::TimerService`] runs a scheduler on its own driver thread and takes timers from
+//! any thread. For each timer exactly one thing happens, whatever the race: its callback runs
+//! once, or exactly one [`cancel`](service::Timeout::cancel) returns true (or shutdown hands
+//! it back unrun). Cancelled timers are freed by the driver in O(1), not at their deadline.
+//! [`sleep`](service::Handle::sleep) and [`timeout`](service::Handle::timeout) are futures for
+//! any executor.
+//!
+//! ```
+//! use std::time::Duration;
+//! use tierwheel::service::TimerService;
+//!
+//! let service = TimerService::new();
+//! let request_timeout = service.call_later(Duration::from_secs(30), || eprintln!("timed out"))?;
+//! // ... the response arrived in time, on some other thread:
+//! assert!(request_timeout.cancel());
+//! # Ok::<(), tierwheel::service::ShutdownError>(())
+//! ```
+//!
 //! # Crate features
 //!
 //! - `baseline` (off by default): the schedulers tierwheel is measured against, behind the same
@@ -82,18 +102,23 @@
 //!
 //! Slots are append-only lists of 12-byte references in chunks from one shared pool; a cancel
 //! frees the timer's storage at once and leaves a stamped tombstone, swept before tombstones
-//! outnumber live timers two to one. Bookkeeping is 32 bytes per pending timer beyond a payload
+//! outnumber live timers. Bookkeeping is 32 bytes per pending timer beyond a payload
 //! of up to 8 bytes. `docs/design.md` in the repository explains every choice, and
 //! `docs/benchmarks.md` measures them.
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
+#[cfg(feature = "baseline")]
+pub mod baseline;
 pub mod clock;
+mod queue;
 mod scheduler;
+pub mod service;
 mod slab;
 mod wheel;
 
 pub use clock::{Clock, ManualClock, MonotonicClock, Resolution};
+pub use queue::TimerQueue;
 pub use scheduler::{Scheduler, TimerHandle};
 pub use slab::{CapacityError, TimerKey};
 pub use wheel::{Drain, Expired, TimerWheel};

@@ -11,10 +11,16 @@ use tierwheel::clock::{Clock, ManualClock, Resolution, ResolutionError};
 /// A time, biased toward the ends of the range and tick boundaries.
 #[derive(Arbitrary, Debug)]
 enum Time {
-    Raw { secs: u64, nanos: u32 },
+    Raw {
+        secs: u64,
+        nanos: u32,
+    },
     Nanos(u64),
     /// Start of tick `ticks`, plus `offset` nanoseconds (which may be negative).
-    TickEdge { ticks: u64, offset: i8 },
+    TickEdge {
+        ticks: u64,
+        offset: i8,
+    },
     NearMax(u32),
     Max,
 }
@@ -85,16 +91,28 @@ fuzz_target!(|input: Input| {
         if d == Duration::MAX {
             assert_eq!((ceil, floor), (u64::MAX, u64::MAX));
         } else {
-            assert!(floor < u64::MAX, "{r:?} {d:?}: finite time reached the end of time");
+            assert!(
+                floor < u64::MAX,
+                "{r:?} {d:?}: finite time reached the end of time"
+            );
         }
         if ceil == u64::MAX && d != Duration::MAX {
             let last = r.duration(u64::MAX - 1);
-            assert!(d > last || last == Duration::MAX, "{r:?} {d:?}: saturated early");
+            assert!(
+                d > last || last == Duration::MAX,
+                "{r:?} {d:?}: saturated early"
+            );
         }
         // A clock reading reaches the tick it floors to, and no later one.
-        assert!(r.duration(floor) <= d, "{r:?} {d:?}: floor {floor} not reached");
+        assert!(
+            r.duration(floor) <= d,
+            "{r:?} {d:?}: floor {floor} not reached"
+        );
         if floor < u64::MAX - 1 {
-            assert!(r.duration(floor + 1) > d, "{r:?} {d:?}: floor {floor} too low");
+            assert!(
+                r.duration(floor + 1) > d,
+                "{r:?} {d:?}: floor {floor} too low"
+            );
         }
         assert!(floor <= ceil);
         // A deadline at `d` is due at a clock reading `t` only if `t >= d`.
@@ -106,7 +124,10 @@ fuzz_target!(|input: Input| {
     assert!(r.ticks_floor(lo) <= r.ticks_floor(hi));
     // Never early across the pair: a reading `lo` never reaches a deadline `hi > lo`.
     if lo < hi {
-        assert!(r.ticks_floor(lo) < r.ticks_ceil(hi), "{r:?}: {lo:?} reaches {hi:?}");
+        assert!(
+            r.ticks_floor(lo) < r.ticks_ceil(hi),
+            "{r:?}: {lo:?} reaches {hi:?}"
+        );
     }
 
     let clock = ManualClock::new();
@@ -121,7 +142,10 @@ fuzz_target!(|input: Input| {
             assert_eq!(result.is_ok(), capped >= last, "set({d:?}) from {last:?}");
         }
         let now = clock.now();
-        assert!(now >= last, "ManualClock went back from {last:?} to {now:?}");
+        assert!(
+            now >= last,
+            "ManualClock went back from {last:?} to {now:?}"
+        );
         last = now;
     }
 });

@@ -17,7 +17,11 @@ use scheduler_model::{check, Delay, Effect, Op, Plan};
 enum FuzzDelay {
     Small(u8),
     /// `n` whole units (µs if `micros`, else ms) plus `offset` - 1 nanoseconds.
-    TickEdge { n: u8, offset: u8, micros: bool },
+    TickEdge {
+        n: u8,
+        offset: u8,
+        micros: bool,
+    },
     Nanos(u32),
     Raw(u64),
     Secs(u64),

@@ -15,7 +15,7 @@
 pub(crate) const CHUNK: usize = 32;
 
 /// Tombstones a slot may hold per live reference before it is swept.
-pub(crate) const TOMBSTONES_PER_LIVE: usize = 2;
+pub(crate) const TOMBSTONES_PER_LIVE: usize = 1;
 
 /// No chunk, no storage index.
 pub(crate) const NIL: u32 = u32::MAX;
@@ -134,10 +134,10 @@ impl Slot {
         self.len
     }
 
-    /// Whether tombstones outnumber live references by enough to be worth a sweep: more than
-    /// `TOMBSTONES_PER_LIVE` to one. A sweep reads every reference once and removes at least
-    /// that many tombstones per live one, so its cost per tombstone is below two reads, and a
-    /// slot holds at most `TOMBSTONES_PER_LIVE + 1` references per live timer.
+    /// Whether tombstones outnumber live references by more than `TOMBSTONES_PER_LIVE` to one
+    /// (and the slot is past two chunks). A sweep reads every reference once and removes more
+    /// tombstones than there are live references, so it costs under two reads per tombstone,
+    /// and a slot holds at most `TOMBSTONES_PER_LIVE + 1` references per live timer.
     #[inline]
     pub(crate) fn should_compact(&self) -> bool {
         let live = self.live as usize;
