@@ -41,7 +41,15 @@ use std::time::{Duration, Instant};
 /// assert_eq!(Frozen(Duration::from_secs(3)).now(), Duration::from_secs(3));
 /// ```
 pub trait Clock {
-    /// Time elapsed since this clock's origin.
+    /// Time elapsed since this clock's origin; never less than an earlier reading.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use tierwheel::clock::{Clock, ManualClock};
+    ///
+    /// let clock = ManualClock::starting_at(Duration::from_millis(7));
+    /// assert_eq!(clock.now(), Duration::from_millis(7));
+    /// ```
     fn now(&self) -> Duration;
 }
 

@@ -2,11 +2,12 @@
 //! [`Clock`].
 //!
 //! The scheduler keeps one boxed closure per pending callback in a [`TimerWheel`] whose ticks
-//! are the clock's time divided by a [`Resolution`]. A pass ([`Scheduler::run_due`]) puts a
-//! *fence* into the wheel at the current tick: every callback already due sorts before it,
-//! every callback scheduled during the pass is placed at or after the pass's tick and so sorts
-//! behind it. The pass ends when it polls the fence. Nothing is copied out of the wheel, so a
-//! callback cancelled by an earlier one of the same pass is simply no longer there.
+//! are the clock's time divided by a [`Resolution`]. A pass ([`Scheduler::run_due`]) polls the
+//! wheel up to the tick the clock has reached. A callback scheduled during the pass is placed
+//! no earlier than that tick; the first one that lands on it is preceded by a *fence*, an entry
+//! without a callback, which sorts behind everything already due and ends the pass. Nothing is
+//! copied out of the wheel, so a callback cancelled by an earlier one of the same pass is simply
+//! no longer there.
 
 use std::fmt;
 use std::time::Duration;
@@ -87,11 +88,11 @@ pub struct Scheduler<C, K: Clock = MonotonicClock> {
 /// A pass of [`Scheduler::run_due`] in progress.
 #[derive(Copy, Clone, Debug)]
 struct Pass {
-    /// The tick the pass runs to, in ticks. Callbacks scheduled during the pass are placed no
-    /// earlier, behind the fence.
+    /// The tick the pass runs to. Callbacks scheduled during the pass are placed no earlier.
     tick: u64,
-    /// The fence: the wheel entry at `tick` that ends the pass.
-    fence: TimerKey,
+    /// The wheel entry at `tick` that ends the pass, put in before the first callback scheduled
+    /// during the pass lands on `tick`, so that it sorts behind them.
+    fence: Option<TimerKey>,
 }
 
 impl<C> Scheduler<C, MonotonicClock> {
@@ -212,7 +213,8 @@ impl<C, K: Clock> Scheduler<C, K> {
     /// assert_eq!(sched.len(), 1);
     /// ```
     pub fn len(&self) -> usize {
-        self.wheel.len() - usize::from(self.pass.is_some())
+        let fence = self.pass.is_some_and(|pass| pass.fence.is_some());
+        self.wheel.len() - usize::from(fence)
     }
 
     /// Whether no callback is pending.
@@ -327,10 +329,15 @@ impl<C, K: Clock> Scheduler<C, K> {
     }
 
     fn schedule(&mut self, tick: u64, callback: Callback<C, K>) -> TimerHandle {
-        // During a pass, nothing new may sort before the fence.
-        let tick = match self.pass {
-            Some(pass) => tick.max(pass.tick),
-            None => tick,
+        let tick = match &mut self.pass {
+            Some(pass) if tick <= pass.tick => {
+                // Due by the pass's own tick: it must wait behind a fence for the next pass.
+                if pass.fence.is_none() {
+                    pass.fence = Some(self.wheel.insert_at(pass.tick, None));
+                }
+                pass.tick
+            }
+            _ => tick,
         };
         TimerHandle(self.wheel.insert_at(tick, Some(callback)))
     }
@@ -443,7 +450,8 @@ impl<C, K: Clock> Scheduler<C, K> {
     /// order: the panicking callback counts as run (its handle is inert), every other callback
     /// is still pending or has run exactly once, and the next `run_due` carries on in order.
     ///
-    /// Also if `u32::MAX` callbacks are pending: the pass needs one wheel key for its fence.
+    /// Also if `u32::MAX` callbacks are pending when one schedules another at zero delay: the
+    /// pass then needs one more wheel key for its fence.
     ///
     /// ```
     /// use std::panic::{catch_unwind, AssertUnwindSafe};
@@ -472,31 +480,16 @@ impl<C, K: Clock> Scheduler<C, K> {
             .resolution
             .ticks_floor(self.clock.now())
             .max(self.wheel.now());
-        if self.wheel.next_deadline().is_none_or(|next| next > tick) {
-            // Nothing due, the common wake-up of an event loop: no fence needed, only time moves.
-            let due = self.wheel.poll(tick);
-            debug_assert!(
-                due.is_none(),
-                "next_deadline is past {tick}, yet poll yields"
-            );
-            return 0;
-        }
-        let fence = self.wheel.insert_at(tick, None);
-        self.pass = Some(Pass { tick, fence });
+        self.pass = Some(Pass { tick, fence: None });
         let pass = PassGuard { sched: self };
         let mut ran = 0;
         while let Some(expired) = pass.sched.wheel.poll(tick) {
             let Some(callback) = expired.value else {
-                debug_assert_eq!(expired.key, fence, "a second fence in the wheel");
-                break;
+                break; // the fence: what follows was scheduled during this pass
             };
             ran += 1;
             callback(ctx, pass.sched);
         }
-        debug_assert!(
-            pass.sched.wheel.deadline(fence).is_none(),
-            "pass to tick {tick} ended before its fence"
-        );
         ran
     }
 }
@@ -509,8 +502,9 @@ struct PassGuard<'a, C, K: Clock> {
 
 impl<C, K: Clock> Drop for PassGuard<'_, C, K> {
     fn drop(&mut self) {
-        if let Some(pass) = self.sched.pass.take() {
-            self.sched.wheel.cancel(pass.fence);
+        // After a normal pass the fence, if any, has been polled and this does nothing.
+        if let Some(fence) = self.sched.pass.take().and_then(|pass| pass.fence) {
+            self.sched.wheel.cancel(fence);
         }
     }
 }

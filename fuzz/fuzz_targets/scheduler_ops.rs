@@ -77,7 +77,7 @@ impl From<FuzzPlan> for Plan {
         let effects: Vec<Effect> = p.effects.into_iter().take(3).map(Effect::from).collect();
         Plan {
             effects: Rc::from(effects),
-            depth: p.depth % 4,
+            depth: p.depth % 3,
         }
     }
 }
