@@ -143,7 +143,8 @@ impl Core {
             }
             Command::Cancel(timer) => {
                 // A stale handle (the timer came due meanwhile) names nothing.
-                if let Some(handle) = lock(&timer.handle).take() {
+                let handle = lock(&timer.handle).take();
+                if let Some(handle) = handle {
                     debug_assert!(timer.state.is_cancelled(), "freeing a timer no cancel won");
                     let sched = &mut self.sched;
                     // Dropping the callback runs user destructors.
