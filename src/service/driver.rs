@@ -210,15 +210,13 @@ pub(crate) fn run(shared: Arc<Shared>, hook: PanicHook, parker: Parker) -> Vec<U
             continue; // already due: the clock moved on during the pass
         }
         let shared = core.shared();
-        let wake_tick = match timeout {
-            // Rounded up from a later reading of the clock: never before the real wake-up, so
-            // a producer never skips a wake it needed.
-            Some(timeout) => shared
-                .resolution()
-                .ticks_ceil(shared.time().saturating_add(timeout)),
-            None => u64::MAX,
+        let wake_at = match timeout {
+            // The driver wakes at this or a few microseconds later; a new timer due no earlier
+            // needs no wake: it fires when the driver wakes for its own next timer.
+            Some(timeout) => shared.time().saturating_add(timeout),
+            None => Duration::MAX,
         };
-        if !shared.plan_park(wake_tick) {
+        if !shared.plan_park(wake_at) {
             continue;
         }
         match timeout {

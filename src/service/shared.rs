@@ -42,9 +42,9 @@ struct Queue {
     commands: Vec<Command>,
     /// Set once by shutdown; from then on no command is accepted.
     closed: bool,
-    /// The tick the parked driver will wake at by itself; 0 while it is awake (it looks at
+    /// When the parked driver will wake by itself; zero while it is awake (it looks at
     /// the queue before parking) or already being woken.
-    driver_wakes_at: u64,
+    driver_wakes_at: Duration,
 }
 
 /// The service's time line: the real monotonic clock, or one moved by a
@@ -78,7 +78,7 @@ impl Shared {
             queue: Mutex::new(Queue {
                 commands: Vec::new(),
                 closed: false,
-                driver_wakes_at: 0,
+                driver_wakes_at: Duration::ZERO,
             }),
             clock,
             resolution,
@@ -121,8 +121,7 @@ impl Shared {
             timer: Arc::clone(&timer),
             callback,
         };
-        let tick = self.resolution.ticks_ceil(deadline);
-        match self.push(command, tick) {
+        match self.push(command, deadline) {
             Ok(()) => Ok(timer),
             Err(_) => Err(ShutdownError),
         }
@@ -131,23 +130,23 @@ impl Shared {
     /// Tells the driver that a cancel won for `timer`, so it frees the timer at once. After
     /// shutdown there is nothing to tell: the final pass drops every cancelled timer.
     pub(crate) fn cancelled(&self, timer: &Arc<Timer>) {
-        let _ = self.push(Command::Cancel(Arc::clone(timer)), u64::MAX);
+        let _ = self.push(Command::Cancel(Arc::clone(timer)), Duration::MAX);
     }
 
-    /// Appends a command due at `tick` and wakes the parked driver if it would otherwise
-    /// sleep past that tick, or if [`WAKE_BATCH`] commands are waiting. An awake driver looks
+    /// Appends a command due at `due` and wakes the parked driver if it would otherwise
+    /// sleep past that, or if [`WAKE_BATCH`] commands are waiting. An awake driver looks
     /// at the queue before it parks, so it needs no wake. A refused command is handed back,
     /// to be dropped outside the lock.
-    fn push(&self, command: Command, tick: u64) -> Result<(), Command> {
+    fn push(&self, command: Command, due: Duration) -> Result<(), Command> {
         let mut queue = lock(&self.queue);
         if queue.closed {
             return Err(command);
         }
         queue.commands.push(command);
-        let wake = queue.driver_wakes_at != 0
-            && (tick < queue.driver_wakes_at || queue.commands.len() >= WAKE_BATCH);
+        let wake = !queue.driver_wakes_at.is_zero()
+            && (due < queue.driver_wakes_at || queue.commands.len() >= WAKE_BATCH);
         if wake {
-            queue.driver_wakes_at = 0;
+            queue.driver_wakes_at = Duration::ZERO;
         }
         drop(queue);
         if wake {
@@ -156,15 +155,16 @@ impl Shared {
         Ok(())
     }
 
-    /// The driver is about to park until `tick` (`u64::MAX`: until woken). False if commands
+    /// The driver is about to park until `wake_at` on the time line (`Duration::MAX`: until
+    /// woken). False if commands
     /// arrived since it last took them: it must not park.
-    pub(crate) fn plan_park(&self, tick: u64) -> bool {
+    pub(crate) fn plan_park(&self, wake_at: Duration) -> bool {
         let mut queue = lock(&self.queue);
         if queue.closed || !queue.commands.is_empty() {
             return false;
         }
-        // Never 0: that means awake.
-        queue.driver_wakes_at = tick.max(1);
+        // Never zero: that means awake.
+        queue.driver_wakes_at = wake_at.max(Duration::from_nanos(1));
         true
     }
 
@@ -180,7 +180,7 @@ impl Shared {
         debug_assert!(batch.is_empty(), "batch not drained: {} left", batch.len());
         let mut queue = lock(&self.queue);
         std::mem::swap(&mut queue.commands, batch);
-        queue.driver_wakes_at = 0;
+        queue.driver_wakes_at = Duration::ZERO;
         queue.closed
     }
 
