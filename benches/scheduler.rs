@@ -2,7 +2,8 @@
 //! callbacks pending:
 //! - `call_later_cancel/{wheel,binary_heap}/N`: schedule a callback, then cancel it;
 //! - `call_later_run_due/{wheel,binary_heap}/N`: schedule a callback one tick ahead, move the
-//!   clock one tick, run it.
+//!   clock one tick, run it;
+//! - `run_due_idle/{wheel,binary_heap}/N`: move the clock one tick, run nothing.
 //!
 //! Every callback captures a `u64`, so each costs one allocation in both schedulers. Time comes
 //! from a `ManualClock` in both.
@@ -89,14 +90,14 @@ impl Callbacks for HeapScheduler<u64, ManualClock> {
     }
 }
 
-/// A scheduler with `pending` callbacks due between one and two days from now: far enough that
+/// A scheduler with `pending` callbacks due between 30 and 60 days from now: far enough that
 /// no run of a benchmark reaches them.
 fn filled<S: Callbacks>(pending: usize) -> (ManualClock, S) {
     let clock = ManualClock::new();
     let mut sched = S::new(clock.clone());
     let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
     for id in 0..pending as u64 {
-        sched.later(rng.millis(DAY_MS, 2 * DAY_MS), id);
+        sched.later(rng.millis(30 * DAY_MS, 60 * DAY_MS), id);
     }
     (clock, sched)
 }
@@ -132,11 +133,28 @@ fn call_later_run_due<S: Callbacks>(c: &mut Criterion, name: &str) {
     }
 }
 
+/// An event loop woken with nothing due: the clock moves a tick, `run_due` runs nothing.
+fn run_due_idle<S: Callbacks>(c: &mut Criterion, name: &str) {
+    let mut group = c.benchmark_group("run_due_idle");
+    for (pending, label) in SIZES {
+        let (clock, mut sched) = filled::<S>(pending);
+        let mut sum = 0;
+        group.bench_function(BenchmarkId::new(name, label), |b| {
+            b.iter(|| {
+                clock.advance(TICK);
+                assert_eq!(sched.run_due(&mut sum), 0);
+            })
+        });
+    }
+}
+
 fn benches(c: &mut Criterion) {
     call_later_cancel::<Scheduler<u64, ManualClock>>(c, "wheel");
     call_later_cancel::<HeapScheduler<u64, ManualClock>>(c, "binary_heap");
     call_later_run_due::<Scheduler<u64, ManualClock>>(c, "wheel");
     call_later_run_due::<HeapScheduler<u64, ManualClock>>(c, "binary_heap");
+    run_due_idle::<Scheduler<u64, ManualClock>>(c, "wheel");
+    run_due_idle::<HeapScheduler<u64, ManualClock>>(c, "binary_heap");
 }
 
 criterion_group!(scheduler, benches);

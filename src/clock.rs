@@ -374,9 +374,14 @@ impl Resolution {
         if d == Duration::MAX {
             return u64::MAX;
         }
-        let tick = u128::from(self.tick_nanos);
-        let ticks = d.as_nanos().div_ceil(tick);
-        u64::try_from(ticks).unwrap_or(u64::MAX)
+        match u64::try_from(d.as_nanos()) {
+            // The common case, in 64-bit arithmetic: a 128-bit division costs several times more.
+            Ok(nanos) => nanos.div_ceil(self.tick_nanos),
+            Err(_) => {
+                let ticks = d.as_nanos().div_ceil(u128::from(self.tick_nanos));
+                u64::try_from(ticks).unwrap_or(u64::MAX)
+            }
+        }
     }
 
     /// The last tick that starts at or before `d`: the tick a clock reading `d` has reached.
@@ -398,8 +403,14 @@ impl Resolution {
         if d == Duration::MAX {
             return u64::MAX;
         }
-        let ticks = d.as_nanos() / u128::from(self.tick_nanos);
-        u64::try_from(ticks).map_or(u64::MAX - 1, |t| t.min(u64::MAX - 1))
+        let ticks = match u64::try_from(d.as_nanos()) {
+            Ok(nanos) => nanos / self.tick_nanos,
+            Err(_) => {
+                let ticks = d.as_nanos() / u128::from(self.tick_nanos);
+                u64::try_from(ticks).unwrap_or(u64::MAX)
+            }
+        };
+        ticks.min(u64::MAX - 1)
     }
 
     /// Where tick `ticks` starts on the time line, saturating at `Duration::MAX`.

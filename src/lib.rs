@@ -108,13 +108,17 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
+#[cfg(feature = "baseline")]
+pub mod baseline;
 pub mod clock;
+mod queue;
 mod scheduler;
 pub mod service;
 mod slab;
 mod wheel;
 
 pub use clock::{Clock, ManualClock, MonotonicClock, Resolution};
+pub use queue::TimerQueue;
 pub use scheduler::{Scheduler, TimerHandle};
 pub use slab::{CapacityError, TimerKey};
 pub use wheel::{Drain, Expired, TimerWheel};

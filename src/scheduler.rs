@@ -14,7 +14,7 @@ use std::time::Duration;
 use crate::clock::{Clock, MonotonicClock, Resolution};
 use crate::{TimerKey, TimerWheel};
 
-/// A scheduled callback, as the wheel stores it: `None` is a pass's fence.
+/// A scheduled callback. The wheel stores `Option<Callback>`: `None` is a pass's fence.
 type Callback<C, K> = Box<dyn FnOnce(&mut C, &mut Scheduler<C, K>)>;
 
 /// Names one callback of a [`Scheduler`], to [`cancel`](Scheduler::cancel) it or ask
@@ -34,6 +34,7 @@ type Callback<C, K> = Box<dyn FnOnce(&mut C, &mut Scheduler<C, K>)>;
 /// assert!(sched.cancel(h));
 /// assert!(!sched.cancel(copy));
 /// assert!(!sched.is_pending(copy));
+/// assert_eq!(std::mem::size_of::<Option<tierwheel::TimerHandle>>(), 8);
 /// ```
 #[derive(Copy, Clone, Debug, PartialEq, Eq, Hash)]
 pub struct TimerHandle(TimerKey);
@@ -442,6 +443,8 @@ impl<C, K: Clock> Scheduler<C, K> {
     /// order: the panicking callback counts as run (its handle is inert), every other callback
     /// is still pending or has run exactly once, and the next `run_due` carries on in order.
     ///
+    /// Also if `u32::MAX` callbacks are pending: the pass needs one wheel key for its fence.
+    ///
     /// ```
     /// use std::panic::{catch_unwind, AssertUnwindSafe};
     /// use std::time::Duration;
@@ -469,6 +472,15 @@ impl<C, K: Clock> Scheduler<C, K> {
             .resolution
             .ticks_floor(self.clock.now())
             .max(self.wheel.now());
+        if self.wheel.next_deadline().is_none_or(|next| next > tick) {
+            // Nothing due, the common wake-up of an event loop: no fence needed, only time moves.
+            let due = self.wheel.poll(tick);
+            debug_assert!(
+                due.is_none(),
+                "next_deadline is past {tick}, yet poll yields"
+            );
+            return 0;
+        }
         let fence = self.wheel.insert_at(tick, None);
         self.pass = Some(Pass { tick, fence });
         let pass = PassGuard { sched: self };

@@ -1,0 +1,417 @@
+//! The workloads shared by `benches/queues.rs` and `examples/compare.rs`, and one adapter per
+//! implementation (the wheel, the baselines, and the crates.io peers, each driven through its
+//! own API). Every implementation gets the same operation stream from the same seed and the
+//! same per-step bookkeeping (an `Option<Key>` per connection, the same generator calls).
+
+use std::hint::black_box;
+use std::time::{Duration, Instant};
+
+use tierwheel::baseline::{BTreeQueue, IndexedHeap, LazyBinaryHeap, SplitMix64};
+use tierwheel::{TimerQueue, TimerWheel};
+
+/// "timeouts"/"reschedule": a timer is due this many ticks after its last touch...
+pub(crate) const TIMEOUT: u64 = 30_000;
+/// ...plus up to this much jitter (25%).
+pub(crate) const JITTER: u64 = TIMEOUT / 4;
+/// "timeouts"/"reschedule": time moves one tick every this many steps.
+pub(crate) const STEPS_PER_TICK: u64 = 64;
+/// "fire"/"insert": deadlines are uniform below this.
+pub(crate) const FIRE_RANGE: u64 = 1 << 20;
+/// "spread": deadlines are uniform below this.
+pub(crate) const SPREAD_RANGE: u64 = 1 << 60;
+/// Every stream starts from this seed.
+pub(crate) const SEED: u64 = 0x7133_5EED;
+
+/// One scheduler as the workloads drive it. Keys are consumed by value, because some peers'
+/// handles must be.
+pub(crate) trait Subject {
+    /// What names a pending timer.
+    type Key;
+    /// Name in reports and bench ids.
+    const NAME: &'static str;
+    /// Whether deadlines up to 2^60 ticks are accepted (the "spread" workload).
+    const FULL_RANGE: bool = true;
+    fn new() -> Self;
+    fn insert(&mut self, deadline: u64, value: u64) -> Self::Key;
+    fn cancel(&mut self, key: Self::Key);
+    /// Moves a pending timer (whose value is `value`) to `deadline`.
+    fn reschedule(&mut self, key: Self::Key, deadline: u64, value: u64) -> Self::Key;
+    /// Moves time to `now` and appends the value of every due timer to `fired`.
+    fn advance(&mut self, now: u64, fired: &mut Vec<u64>);
+    /// Lets go of the key of a timer that has fired.
+    fn release(&mut self, key: Self::Key) {
+        let _ = key;
+    }
+}
+
+macro_rules! queue_subject {
+    ($ty:ty, $name:literal) => {
+        impl Subject for $ty {
+            type Key = <$ty as TimerQueue<u64>>::Key;
+            const NAME: &'static str = $name;
+            fn new() -> Self {
+                <$ty>::new()
+            }
+            fn insert(&mut self, deadline: u64, value: u64) -> Self::Key {
+                TimerQueue::insert_at(self, deadline, value)
+            }
+            fn cancel(&mut self, key: Self::Key) {
+                black_box(TimerQueue::cancel(self, key));
+            }
+            fn reschedule(&mut self, key: Self::Key, deadline: u64, _: u64) -> Self::Key {
+                TimerQueue::reschedule(self, key, deadline).expect("rescheduled a pending timer")
+            }
+            fn advance(&mut self, now: u64, fired: &mut Vec<u64>) {
+                while let Some(value) = TimerQueue::poll(self, now) {
+                    fired.push(value);
+                }
+            }
+        }
+    };
+}
+
+queue_subject!(TimerWheel<u64>, "wheel");
+queue_subject!(LazyBinaryHeap<u64>, "lazy_heap");
+queue_subject!(IndexedHeap<u64>, "indexed_heap");
+queue_subject!(BTreeQueue<u64>, "btree");
+
+/// `nexus-timer`'s wheel at its default geometry (1 ms ticks): handles are consumed by
+/// `cancel`, `reschedule` or (after firing) `free`, and `poll_and_rebalance` collects.
+pub(crate) struct Nexus {
+    wheel: nexus_timer::Wheel<u64>,
+    epoch: Instant,
+}
+
+impl Nexus {
+    fn at(&self, tick: u64) -> Instant {
+        self.epoch + Duration::from_millis(tick)
+    }
+}
+
+impl Subject for Nexus {
+    type Key = nexus_timer::TimerHandle<u64>;
+    const NAME: &'static str = "nexus_timer";
+    const FULL_RANGE: bool = false;
+    fn new() -> Self {
+        let epoch = Instant::now();
+        Nexus {
+            wheel: nexus_timer::Wheel::unbounded(4096, epoch),
+            epoch,
+        }
+    }
+    fn insert(&mut self, deadline: u64, value: u64) -> Self::Key {
+        let at = self.at(deadline);
+        self.wheel.schedule(at, value)
+    }
+    fn cancel(&mut self, key: Self::Key) {
+        black_box(self.wheel.cancel(key));
+    }
+    fn reschedule(&mut self, key: Self::Key, deadline: u64, _: u64) -> Self::Key {
+        let at = self.at(deadline);
+        self.wheel.reschedule(key, at)
+    }
+    fn advance(&mut self, now: u64, fired: &mut Vec<u64>) {
+        let at = self.at(now);
+        self.wheel.poll_and_rebalance(at, fired);
+    }
+    fn release(&mut self, key: Self::Key) {
+        self.wheel.free(key);
+    }
+}
+
+static TOKIO: std::sync::OnceLock<tokio::runtime::Runtime> = std::sync::OnceLock::new();
+
+/// `tokio-util`'s `DelayQueue` (1 ms resolution) on a current-thread runtime with tokio's
+/// paused clock: time moves by `tokio::time::advance`, expired entries come from
+/// `poll_expired` until it returns `Pending`.
+pub(crate) struct TokioDelayQueue {
+    queue: tokio_util::time::DelayQueue<u64>,
+    start: tokio::time::Instant,
+    now: u64,
+    // Declared last: dropped after the queue, whose timer entry needs the runtime.
+    _runtime: tokio::runtime::EnterGuard<'static>,
+}
+
+impl TokioDelayQueue {
+    fn runtime() -> &'static tokio::runtime::Runtime {
+        TOKIO.get_or_init(|| {
+            tokio::runtime::Builder::new_current_thread()
+                .enable_time()
+                .start_paused(true)
+                .build()
+                .expect("tokio runtime")
+        })
+    }
+}
+
+impl Subject for TokioDelayQueue {
+    type Key = tokio_util::time::delay_queue::Key;
+    const NAME: &'static str = "tokio_delay_queue";
+    const FULL_RANGE: bool = false;
+    fn new() -> Self {
+        let guard = Self::runtime().enter();
+        TokioDelayQueue {
+            queue: tokio_util::time::DelayQueue::new(),
+            start: tokio::time::Instant::now(),
+            now: 0,
+            _runtime: guard,
+        }
+    }
+    fn insert(&mut self, deadline: u64, value: u64) -> Self::Key {
+        self.queue
+            .insert_at(value, self.start + Duration::from_millis(deadline))
+    }
+    fn cancel(&mut self, key: Self::Key) {
+        black_box(self.queue.remove(&key));
+    }
+    fn reschedule(&mut self, key: Self::Key, deadline: u64, _: u64) -> Self::Key {
+        self.queue
+            .reset_at(&key, self.start + Duration::from_millis(deadline));
+        key
+    }
+    fn advance(&mut self, now: u64, fired: &mut Vec<u64>) {
+        if now > self.now {
+            let step = Duration::from_millis(now - self.now);
+            Self::runtime().block_on(tokio::time::advance(step));
+            self.now = now;
+        }
+        let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+        while let std::task::Poll::Ready(Some(expired)) = self.queue.poll_expired(&mut cx) {
+            fired.push(expired.into_inner());
+        }
+    }
+}
+
+/// An entry of `hierarchical_hash_wheel_timer`'s cancellable wheel: a unique id (the key),
+/// the value and the delay it was inserted with.
+#[derive(Debug)]
+pub(crate) struct HashWheelEntry {
+    id: u64,
+    value: u64,
+    delay: Duration,
+}
+
+impl hierarchical_hash_wheel_timer::wheels::TimerEntryWithDelay for HashWheelEntry {
+    fn delay(&self) -> Duration {
+        self.delay
+    }
+}
+
+impl hierarchical_hash_wheel_timer::wheels::cancellable::CancellableTimerEntry for HashWheelEntry {
+    type Id = u64;
+    fn id(&self) -> &u64 {
+        &self.id
+    }
+}
+
+/// `hierarchical_hash_wheel_timer`'s cancellable quad wheel (1 ms units): insert by delay,
+/// cancel by id, `tick` one unit at a time, `skip` what `can_skip` allows. It has no
+/// reschedule: cancel and insert with a fresh id.
+pub(crate) struct HashWheel {
+    wheel:
+        hierarchical_hash_wheel_timer::wheels::cancellable::QuadWheelWithOverflow<HashWheelEntry>,
+    now: u64,
+    next_id: u64,
+    /// Inserted with no delay left: the wheel refuses those as already expired.
+    due: Vec<u64>,
+}
+
+impl Subject for HashWheel {
+    type Key = u64;
+    const NAME: &'static str = "hash_wheel_timer";
+    const FULL_RANGE: bool = false;
+    fn new() -> Self {
+        HashWheel {
+            wheel: hierarchical_hash_wheel_timer::wheels::cancellable::QuadWheelWithOverflow::new(),
+            now: 0,
+            next_id: 0,
+            due: Vec::new(),
+        }
+    }
+    fn insert(&mut self, deadline: u64, value: u64) -> u64 {
+        let id = self.next_id;
+        self.next_id += 1;
+        let delay = Duration::from_millis(deadline.saturating_sub(self.now));
+        if self
+            .wheel
+            .insert(HashWheelEntry { id, value, delay })
+            .is_err()
+        {
+            self.due.push(value);
+        }
+        id
+    }
+    fn cancel(&mut self, key: u64) {
+        black_box(self.wheel.cancel(&key).is_ok());
+    }
+    fn reschedule(&mut self, key: u64, deadline: u64, value: u64) -> u64 {
+        // No reschedule in this API, and cancel does not hand the value back.
+        black_box(self.wheel.cancel(&key).is_ok());
+        self.insert(deadline, value)
+    }
+    fn advance(&mut self, now: u64, fired: &mut Vec<u64>) {
+        use hierarchical_hash_wheel_timer::wheels::Skip;
+        fired.append(&mut self.due);
+        while self.now < now {
+            let left = u32::try_from(now - self.now).unwrap_or(u32::MAX);
+            match self.wheel.can_skip() {
+                Skip::Empty => {
+                    self.wheel.skip(left);
+                    self.now += u64::from(left);
+                }
+                Skip::Millis(n) => {
+                    let n = n.min(left);
+                    self.wheel.skip(n);
+                    self.now += u64::from(n);
+                }
+                Skip::None => {
+                    self.now += 1;
+                    fired.extend(self.wheel.tick().iter().map(|entry| entry.value));
+                }
+            }
+        }
+    }
+}
+
+/// Jitter for connection `slot` touched at tick `now`: a hash, not a generator call, so the
+/// stream of touches stays the same even if an implementation fired at another tick.
+fn jitter(slot: u64, now: u64) -> u64 {
+    let mut z = slot.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ now;
+    z = (z ^ (z >> 31)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    (z ^ (z >> 29)) % (JITTER + 1)
+}
+
+/// "timeouts" and "reschedule": `n` connections, each with an idle timer due
+/// `TIMEOUT + jitter` ticks after its last touch. Each step touches a random connection (cancel
+/// and insert, or reschedule); every `STEPS_PER_TICK` steps time moves one tick, and each timer
+/// that fires is replaced by a new one for its connection.
+pub(crate) struct Connections<S: Subject> {
+    subject: S,
+    keys: Vec<Option<S::Key>>,
+    rng: SplitMix64,
+    now: u64,
+    steps: u64,
+    fired: Vec<u64>,
+    reschedule: bool,
+    /// Timers fired so far.
+    pub(crate) fired_total: u64,
+}
+
+impl<S: Subject> Connections<S> {
+    /// `n` connections touched at random times in the last timeout, so the first steps already
+    /// look like the steady state.
+    pub(crate) fn new(n: usize, reschedule: bool) -> Self {
+        let mut rng = SplitMix64::new(SEED);
+        let mut subject = S::new();
+        let mut keys = Vec::with_capacity(n);
+        for slot in 0..n as u64 {
+            let deadline = 1 + rng.below(TIMEOUT + JITTER);
+            keys.push(Some(subject.insert(deadline, slot)));
+        }
+        Connections {
+            subject,
+            keys,
+            rng,
+            now: 0,
+            steps: 0,
+            fired: Vec::new(),
+            reschedule,
+            fired_total: 0,
+        }
+    }
+
+    /// Bytes the caller's keys take (not the scheduler's).
+    pub(crate) fn key_bytes(&self) -> usize {
+        self.keys.capacity() * std::mem::size_of::<Option<S::Key>>()
+    }
+
+    /// Runs `steps` touches.
+    pub(crate) fn run(&mut self, steps: u64) {
+        let n = self.keys.len() as u64;
+        for _ in 0..steps {
+            let slot = self.rng.below(n);
+            let deadline = self.now + TIMEOUT + jitter(slot, self.now);
+            let key = self.keys[slot as usize]
+                .take()
+                .expect("connection has a timer");
+            let key = if self.reschedule {
+                self.subject.reschedule(key, deadline, slot)
+            } else {
+                self.subject.cancel(key);
+                self.subject.insert(deadline, slot)
+            };
+            self.keys[slot as usize] = Some(key);
+            self.steps += 1;
+            if self.steps % STEPS_PER_TICK == 0 {
+                self.now += 1;
+                let mut fired = std::mem::take(&mut self.fired);
+                self.subject.advance(self.now, &mut fired);
+                self.fired_total += fired.len() as u64;
+                for slot in fired.drain(..) {
+                    let old = self.keys[slot as usize]
+                        .take()
+                        .expect("fired timer had a key");
+                    self.subject.release(old);
+                    let deadline = self.now + TIMEOUT + jitter(slot, self.now);
+                    self.keys[slot as usize] = Some(self.subject.insert(deadline, slot));
+                }
+                self.fired = fired;
+            }
+        }
+    }
+
+    /// Cancels every timer (some peers insist their handles are consumed).
+    pub(crate) fn finish(mut self) {
+        for key in self.keys.drain(..).flatten() {
+            self.subject.cancel(key);
+        }
+    }
+}
+
+/// `n` deadlines below `range`, the same for every implementation.
+pub(crate) fn deadlines(n: usize, range: u64) -> Vec<u64> {
+    let mut rng = SplitMix64::new(SEED);
+    (0..n).map(|_| rng.below(range)).collect()
+}
+
+/// "insert": inserts a timer at each deadline into an empty scheduler. Returns the time the
+/// inserts took (building the scheduler and tearing it down are not timed).
+pub(crate) fn insert<S: Subject>(deadlines: &[u64]) -> Duration {
+    let mut subject = S::new();
+    let mut keys = Vec::with_capacity(deadlines.len());
+    let start = Instant::now();
+    for (slot, &deadline) in deadlines.iter().enumerate() {
+        keys.push(Some(subject.insert(deadline, slot as u64)));
+    }
+    let elapsed = start.elapsed();
+    for key in keys.into_iter().flatten() {
+        subject.cancel(key);
+    }
+    elapsed
+}
+
+/// "fire" and "spread": inserts a timer at each deadline, then advances to `end` in one call,
+/// collecting every timer. Returns the time for all of it (building the scheduler is not
+/// timed).
+pub(crate) fn fire<S: Subject>(deadlines: &[u64], end: u64) -> Duration {
+    let mut subject = S::new();
+    let mut keys = Vec::with_capacity(deadlines.len());
+    let mut fired = Vec::with_capacity(deadlines.len());
+    let start = Instant::now();
+    for (slot, &deadline) in deadlines.iter().enumerate() {
+        keys.push(Some(subject.insert(deadline, slot as u64)));
+    }
+    subject.advance(end, &mut fired);
+    for &slot in &fired {
+        let key = keys[slot as usize].take().expect("fired once");
+        subject.release(key);
+    }
+    let elapsed = start.elapsed();
+    assert_eq!(
+        fired.len(),
+        deadlines.len(),
+        "{}: every timer fires",
+        S::NAME
+    );
+    elapsed
+}

@@ -1,0 +1,190 @@
+//! Every `TimerQueue` implementation, run side by side on the same random operation streams,
+//! must produce the same event sequence: same values fired at the same `now()`, same return
+//! values, `len()` and `next_deadline()` after every step. FIFO ties everywhere.
+
+use tierwheel::baseline::{BTreeQueue, IndexedHeap, LazyBinaryHeap, SplitMix64};
+use tierwheel::{TimerQueue, TimerWheel};
+
+#[derive(Clone, Copy, Debug)]
+enum Op {
+    Insert {
+        deadline: u64,
+    },
+    /// Cancel the timer made by the `n`-th insert (maybe fired or cancelled already).
+    Cancel {
+        n: usize,
+    },
+    Reschedule {
+        n: usize,
+        deadline: u64,
+    },
+    Poll {
+        now: u64,
+    },
+    /// Poll until nothing more is due at `now`.
+    Advance {
+        now: u64,
+    },
+}
+
+#[derive(Debug, PartialEq, Eq)]
+enum Event {
+    Inserted,
+    Cancelled(Option<u64>),
+    Rescheduled(bool),
+    Fired(Option<u64>, u64),
+}
+
+/// A deadline near `cursor` at one of many scales, including ties, the past and the far end.
+fn deadline(rng: &mut SplitMix64, cursor: u64) -> u64 {
+    match rng.below(10) {
+        0 => cursor.saturating_sub(rng.below(100)),
+        1 => cursor,
+        2..=4 => cursor.saturating_add(rng.below(8)),
+        5 | 6 => cursor.saturating_add(rng.below(5_000)),
+        7 => cursor.saturating_add(rng.below(1 << 40)),
+        8 => u64::MAX - rng.below(3),
+        _ => rng.next_u64(),
+    }
+}
+
+fn ops(seed: u64, len: usize) -> Vec<Op> {
+    let mut rng = SplitMix64::new(seed);
+    let mut cursor = 0u64;
+    let mut inserts = 0usize;
+    let mut ops = Vec::with_capacity(len);
+    for _ in 0..len {
+        let op = match rng.below(20) {
+            0..=7 => {
+                inserts += 1;
+                Op::Insert {
+                    deadline: deadline(&mut rng, cursor),
+                }
+            }
+            8..=10 if inserts > 0 => Op::Cancel {
+                n: rng.below(inserts as u64) as usize,
+            },
+            11..=13 if inserts > 0 => Op::Reschedule {
+                n: rng.below(inserts as u64) as usize,
+                deadline: deadline(&mut rng, cursor),
+            },
+            14..=17 => {
+                cursor = cursor.saturating_add(rng.below(64));
+                Op::Poll { now: cursor }
+            }
+            _ => {
+                cursor = match rng.below(8) {
+                    0 => cursor.saturating_add(rng.below(1 << 42)),
+                    1 => u64::MAX,
+                    // Time never runs backwards: the queue must treat this as now().
+                    2 => cursor.saturating_sub(50),
+                    _ => cursor.saturating_add(rng.below(3_000)),
+                };
+                Op::Advance { now: cursor }
+            }
+        };
+        ops.push(op);
+    }
+    ops
+}
+
+/// Runs `ops` and records, per step, what happened and the state after it.
+fn trace<Q: TimerQueue<u64>>(mut queue: Q, ops: &[Op]) -> Vec<(Event, u64, usize, Option<u64>)> {
+    let mut keys: Vec<Q::Key> = Vec::new();
+    let mut trace = Vec::with_capacity(ops.len());
+    for &op in ops {
+        let mut record = |event: Event, queue: &Q| {
+            trace.push((event, queue.now(), queue.len(), queue.next_deadline()));
+        };
+        match op {
+            Op::Insert { deadline } => {
+                let id = keys.len() as u64;
+                keys.push(queue.insert_at(deadline, id));
+                record(Event::Inserted, &queue);
+            }
+            Op::Cancel { n } => {
+                let value = queue.cancel(keys[n]);
+                record(Event::Cancelled(value), &queue);
+            }
+            Op::Reschedule { n, deadline } => {
+                let moved = queue.reschedule(keys[n], deadline);
+                if let Some(key) = moved {
+                    keys[n] = key;
+                }
+                record(Event::Rescheduled(moved.is_some()), &queue);
+            }
+            Op::Poll { now } => {
+                let fired = queue.poll(now);
+                record(Event::Fired(fired, now), &queue);
+            }
+            Op::Advance { now } => loop {
+                let fired = queue.poll(now);
+                record(Event::Fired(fired, now), &queue);
+                if fired.is_none() {
+                    break;
+                }
+            },
+        }
+    }
+    trace
+}
+
+fn check(seed: u64, len: usize) {
+    let ops = ops(seed, len);
+    let wheel = trace(TimerWheel::new(), &ops);
+    let lazy = trace(LazyBinaryHeap::new(), &ops);
+    let indexed = trace(IndexedHeap::new(), &ops);
+    let btree = trace(BTreeQueue::new(), &ops);
+    for (name, other) in [("lazy", &lazy), ("indexed", &indexed), ("btree", &btree)] {
+        if let Some(step) = (0..wheel.len()).find(|&i| wheel[i] != other[i]) {
+            panic!(
+                "seed {seed}: {name} differs from the wheel at step {step} ({:?}):\n  wheel {:?}\n  {name} {:?}",
+                ops[step], wheel[step], other[step]
+            );
+        }
+    }
+    let fired = wheel
+        .iter()
+        .filter(|(event, ..)| matches!(event, Event::Fired(Some(_), _)))
+        .count();
+    assert!(
+        len < 100 || fired > 0,
+        "seed {seed}: nothing fired, the stream tests little"
+    );
+}
+
+#[test]
+fn every_queue_gives_the_same_event_sequence() {
+    for seed in 0..300 {
+        check(seed, 600);
+    }
+}
+
+#[test]
+fn long_streams_with_many_pending_timers() {
+    // Long enough for the lazy heap to rebuild (over 100 entries, mostly garbage).
+    for seed in 1000..1010 {
+        check(seed, 20_000);
+    }
+}
+
+#[test]
+fn ties_fire_first_in_first_out_everywhere() {
+    fn ties<Q: TimerQueue<u64>>(mut queue: Q) -> Vec<u64> {
+        let keys: Vec<_> = (0..50).map(|i| queue.insert_at(7, i)).collect();
+        for key in keys.iter().step_by(3) {
+            queue.cancel(*key);
+        }
+        // Rescheduling to the same deadline moves a timer behind its peers.
+        queue.reschedule(keys[1], 7);
+        std::iter::from_fn(|| queue.poll(7)).collect()
+    }
+    let expected: Vec<u64> = (0..50)
+        .filter(|i| i % 3 != 0 && *i != 1)
+        .chain([1])
+        .collect();
+    assert_eq!(ties(TimerWheel::new()), expected);
+    assert_eq!(ties(LazyBinaryHeap::new()), expected);
+    assert_eq!(ties(IndexedHeap::new()), expected);
+    assert_eq!(ties(BTreeQueue::new()), expected);
+}
