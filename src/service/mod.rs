@@ -36,7 +36,7 @@ pub use state::{TimerState, TimerStatus};
 
 use crate::clock::Resolution;
 use driver::Core;
-use shared::{Callback, Shared, Timer};
+use shared::{Shared, TimerRef};
 use std::any::Any;
 use std::fmt;
 use std::io;
@@ -190,8 +190,7 @@ fn print_panic(panic: CallbackPanic) {
 /// assert!(timeout.is_expired());
 /// ```
 pub struct UnfiredTimer {
-    timer: Arc<Timer>,
-    callback: Callback,
+    timer: TimerRef,
 }
 
 impl UnfiredTimer {
@@ -221,7 +220,14 @@ impl UnfiredTimer {
     pub fn run(self) {
         let finished = self.timer.state.finish_unfired();
         debug_assert!(finished, "an unfired timer left UNFIRED without being run");
-        (self.callback)();
+        self.timer.callback.run();
+    }
+}
+
+impl Drop for UnfiredTimer {
+    /// Drops the callback unrun, unless [`run`](Self::run) ran it.
+    fn drop(&mut self) {
+        self.timer.callback.discard();
     }
 }
 
@@ -252,7 +258,7 @@ impl fmt::Debug for UnfiredTimer {
 /// ```
 #[derive(Clone)]
 pub struct Timeout {
-    timer: Arc<Timer>,
+    timer: TimerRef,
     shared: Arc<Shared>,
 }
 
@@ -399,7 +405,7 @@ impl Handle {
     where
         F: FnOnce() + Send + 'static,
     {
-        let timer = self.shared.schedule(deadline, Box::new(callback))?;
+        let timer = self.shared.schedule(deadline, callback)?;
         Ok(Timeout {
             timer,
             shared: Arc::clone(&self.shared),

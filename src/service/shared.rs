@@ -2,18 +2,44 @@
 //! record.
 
 use super::state::TimerState;
-use super::sync::{lock, Arc, Mutex};
+use super::sync::{lock, Mutex};
 use super::ShutdownError;
 use crate::clock::{Clock, ManualClock, MonotonicClock, Resolution};
 use crate::TimerHandle;
 use crossbeam_utils::sync::Unparker;
 use std::time::Duration;
 
-/// A callback as the service stores it.
-pub(crate) type Callback = Box<dyn FnOnce() + Send + 'static>;
+/// A timer's callback slot, type-erased: the callback lives in the timer's own allocation,
+/// so scheduling costs one allocation for both.
+pub(crate) trait Callback: Send + Sync {
+    /// Takes the callback out and runs it; does nothing if it was taken already.
+    fn run(&self);
+    /// Takes the callback out and drops it unrun; does nothing if it was taken already.
+    fn discard(&self);
+}
 
-/// One timer as every [`Timeout`](super::Timeout) clone and the driver see it.
-pub(crate) struct Timer {
+impl<F: FnOnce() + Send> Callback for Mutex<Option<F>> {
+    fn run(&self) {
+        let callback = lock(self).take();
+        if let Some(callback) = callback {
+            callback();
+        }
+    }
+
+    fn discard(&self) {
+        let callback = lock(self).take();
+        drop(callback);
+    }
+}
+
+/// A shared timer. A std `Arc` even under loom: loom's `Arc` cannot hold an unsized value,
+/// and the count is only a count; the atomics and locks inside are loom's.
+pub(crate) type TimerRef = std::sync::Arc<Timer>;
+
+/// One timer as every [`Timeout`](super::Timeout) clone and the driver see it. Whoever decides
+/// its fate also disposes of its callback: the driver runs or discards it, the owner of an
+/// [`UnfiredTimer`](super::UnfiredTimer) runs or discards it.
+pub(crate) struct Timer<C: ?Sized = dyn Callback> {
     pub(crate) state: TimerState,
     /// The deadline asked for, on the service's time line.
     pub(crate) deadline: Duration,
@@ -21,17 +47,16 @@ pub(crate) struct Timer {
     /// forever if a cancel won first). The driver writes it; a winning cancel reads it once,
     /// to learn whether the driver must be told. The lock is held for a few instructions.
     pub(crate) handle: Mutex<Option<TimerHandle>>,
+    /// The callback, until it is run or discarded.
+    pub(crate) callback: C,
 }
 
 /// A request from a handle to the driver, processed in the order it was queued.
 pub(crate) enum Command {
     /// Hand a new timer to the scheduler.
-    Insert {
-        timer: Arc<Timer>,
-        callback: Callback,
-    },
+    Insert(TimerRef),
     /// A `cancel` won for this timer: take it out of the wheel and free it.
-    Cancel(Arc<Timer>),
+    Cancel(TimerRef),
 }
 
 /// Queued commands past which the driver is woken whatever their deadlines: the bound on
@@ -107,20 +132,21 @@ impl Shared {
     }
 
     /// Queues a new timer. The one error: the service has shut down.
-    pub(crate) fn schedule(
+    pub(crate) fn schedule<F>(
         &self,
         deadline: Duration,
-        callback: Callback,
-    ) -> Result<Arc<Timer>, ShutdownError> {
-        let timer = Arc::new(Timer {
+        callback: F,
+    ) -> Result<TimerRef, ShutdownError>
+    where
+        F: FnOnce() + Send + 'static,
+    {
+        let timer: TimerRef = std::sync::Arc::new(Timer {
             state: TimerState::new(),
             deadline,
             handle: Mutex::new(None),
+            callback: Mutex::new(Some(callback)),
         });
-        let command = Command::Insert {
-            timer: Arc::clone(&timer),
-            callback,
-        };
+        let command = Command::Insert(TimerRef::clone(&timer));
         match self.push(command, deadline) {
             Ok(()) => Ok(timer),
             Err(_) => Err(ShutdownError),
@@ -129,8 +155,8 @@ impl Shared {
 
     /// Tells the driver that a cancel won for `timer`, so it frees the timer at once. After
     /// shutdown there is nothing to tell: the final pass drops every cancelled timer.
-    pub(crate) fn cancelled(&self, timer: &Arc<Timer>) {
-        let _ = self.push(Command::Cancel(Arc::clone(timer)), Duration::MAX);
+    pub(crate) fn cancelled(&self, timer: &TimerRef) {
+        let _ = self.push(Command::Cancel(TimerRef::clone(timer)), Duration::MAX);
     }
 
     /// Appends a command due at `due` and wakes the parked driver if it would otherwise
