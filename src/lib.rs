@@ -77,7 +77,7 @@
 //! # Crate features
 //!
 //! - `baseline` (off by default): the schedulers tierwheel is measured against, behind the same
-//!   [`TimerQueue`](crate::TimerQueue) trait: a lazily cancelling binary heap (asyncio's scheme),
+//!   [`TimerQueue`] trait: a lazily cancelling binary heap (asyncio's scheme),
 //!   a 4-ary indexed heap (Go's arity, libuv's eager removal) and a `BTreeMap` keyed by
 //!   `(deadline, sequence)`. All fire ties first in, first out, like the wheel.
 //!
