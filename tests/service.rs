@@ -331,3 +331,35 @@ fn manual_sleep_is_woken_by_the_driver() {
         Poll::Ready(Ok(()))
     );
 }
+
+#[test]
+fn the_service_can_be_dropped_from_its_own_callback() {
+    let service = Arc::new(TimerService::new());
+    let handle = service.handle();
+    let (tx, rx) = mpsc::channel();
+    let owner = Arc::clone(&service);
+    struct Dropped(mpsc::Sender<&'static str>);
+    impl Drop for Dropped {
+        fn drop(&mut self) {
+            self.0.send("far dropped").unwrap();
+        }
+    }
+    let (dropped_tx, dropped) = mpsc::channel();
+    let witness = Dropped(dropped_tx);
+    let far = service
+        .call_later(Duration::from_secs(3600), move || drop(witness))
+        .unwrap();
+    drop(service);
+    handle
+        .call_later(Duration::ZERO, move || {
+            drop(owner); // the last reference: shuts down from the driver thread
+            tx.send(()).unwrap();
+        })
+        .unwrap();
+    rx.recv_timeout(GUARD).unwrap();
+    assert!(handle.is_shut_down());
+    assert!(handle.call_later(Duration::ZERO, || {}).is_err());
+    // The driver claims and drops the far timer as it exits.
+    assert_eq!(dropped.recv_timeout(GUARD), Ok("far dropped"));
+    assert_eq!(far.status(), TimerStatus::Unfired);
+}

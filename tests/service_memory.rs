@@ -88,3 +88,25 @@ fn the_manual_driver_holds_no_cancelled_timer() {
         assert_eq!(driver.pending(), 0, "round {round}");
     }
 }
+
+#[test]
+fn cancelled_callbacks_are_dropped_while_their_timeouts_live() {
+    let mut driver = TimerService::builder().build_manual();
+    let handle = driver.handle();
+    let live = Arc::new(AtomicIsize::new(0));
+    let mut kept = Vec::new();
+    for i in 0..1_000 {
+        let token = Live::new(&live);
+        let timeout = handle
+            .call_later(Duration::from_secs(3600), move || drop(token))
+            .unwrap();
+        if i % 2 == 0 {
+            driver.pending(); // inserted first: the cancel goes through the driver
+        }
+        assert!(timeout.cancel());
+        kept.push(timeout);
+    }
+    assert_eq!(driver.pending(), 0);
+    assert_eq!(live.load(Ordering::SeqCst), 0);
+    assert!(kept.iter().all(|t| t.is_cancelled()));
+}

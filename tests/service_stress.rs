@@ -110,9 +110,7 @@ fn every_timer_exactly_once_under_cancel_races() {
     }
     let late = cancels_after_fire.load(Ordering::Relaxed);
     println!("{total} timers: {ran} ran, {won} cancelled, {late} cancels lost to the driver");
-    // The races really happened: both outcomes, and cancels that came too late.
-    assert!(
-        ran > 0 && won > 0 && late > 0,
-        "ran {ran}, won {won}, late {late}"
-    );
+    // Both outcomes happened. How many cancels came too late depends on the machine's
+    // scheduling (thousands here), so it is reported, not asserted.
+    assert!(ran > 0 && won > 0, "ran {ran}, won {won}, late {late}");
 }

@@ -2,7 +2,7 @@
 //! a [`Scheduler`] and knows nothing of threads; the driver thread ([`run`]) and
 //! [`ManualDriver`](super::ManualDriver) both step it.
 
-use super::shared::{Callback, Command, Shared, Timer};
+use super::shared::{Command, Shared, TimerRef};
 use super::sync::{lock, Arc};
 use super::{CallbackPanic, PanicHook, UnfiredTimer};
 use crate::clock::Clock;
@@ -41,15 +41,15 @@ pub(crate) struct Driver {
 
 impl Driver {
     /// A timer's scheduler callback has come due.
-    fn due(&mut self, timer: Arc<Timer>, callback: Callback) {
+    fn due(&mut self, timer: TimerRef) {
         if self.shutting_down {
             if timer.state.claim_unfired() {
-                self.unfired.push(UnfiredTimer { timer, callback });
+                self.unfired.push(UnfiredTimer { timer });
                 return;
             }
         } else if timer.state.start_firing() {
             self.fired += 1;
-            if let Err(payload) = catch_unwind(AssertUnwindSafe(callback)) {
+            if let Err(payload) = catch_unwind(AssertUnwindSafe(|| timer.callback.run())) {
                 self.report(CallbackPanic {
                     payload,
                     deadline: timer.deadline,
@@ -59,14 +59,17 @@ impl Driver {
         }
         // A cancel won, and its Cancel command is still queued: free the callback now; the
         // command will find a stale handle.
-        self.drop_callback(callback, timer.deadline);
+        self.discard(&timer);
     }
 
     /// Drops a callback that will never run. Its captures are user code too: a panicking
     /// destructor is reported like a panicking callback.
-    fn drop_callback(&mut self, callback: Callback, deadline: Duration) {
-        if let Err(payload) = catch_unwind(AssertUnwindSafe(move || drop(callback))) {
-            self.report(CallbackPanic { payload, deadline });
+    fn discard(&mut self, timer: &TimerRef) {
+        if let Err(payload) = catch_unwind(AssertUnwindSafe(|| timer.callback.discard())) {
+            self.report(CallbackPanic {
+                payload,
+                deadline: timer.deadline,
+            });
         }
     }
 
@@ -124,35 +127,30 @@ impl Core {
 
     fn apply(&mut self, command: Command) {
         match command {
-            Command::Insert { timer, callback } => {
+            Command::Insert(timer) => {
                 // Checked and inserted under the timer's lock: a cancel that finds no handle
                 // under the same lock knows this check will see it (see `Timeout::cancel`).
-                let owner = Arc::clone(&timer);
+                let owner = TimerRef::clone(&timer);
                 let mut slot = lock(&owner.handle);
                 if !timer.state.is_pending() {
                     // Cancelled before the driver saw it: it never enters the scheduler.
                     drop(slot);
-                    self.driver.drop_callback(callback, timer.deadline);
+                    self.driver.discard(&timer);
                     return;
                 }
                 let deadline = timer.deadline;
-                let handle = self.sched.call_at(deadline, move |driver: &mut Driver, _| {
-                    driver.due(timer, callback)
-                });
+                let handle = self
+                    .sched
+                    .call_at(deadline, move |driver: &mut Driver, _| driver.due(timer));
                 *slot = Some(handle);
             }
             Command::Cancel(timer) => {
                 // A stale handle (the timer came due meanwhile) names nothing.
-                if let Some(handle) = lock(&timer.handle).take() {
+                let handle = lock(&timer.handle).take();
+                if let Some(handle) = handle {
                     debug_assert!(timer.state.is_cancelled(), "freeing a timer no cancel won");
-                    let sched = &mut self.sched;
-                    // Dropping the callback runs user destructors.
-                    if let Err(payload) = catch_unwind(AssertUnwindSafe(|| sched.cancel(handle))) {
-                        self.driver.report(CallbackPanic {
-                            payload,
-                            deadline: timer.deadline,
-                        });
-                    }
+                    self.sched.cancel(handle);
+                    self.driver.discard(&timer);
                 }
             }
         }
@@ -209,15 +207,13 @@ pub(crate) fn run(shared: Arc<Shared>, hook: PanicHook, parker: Parker) -> Vec<U
             continue; // already due: the clock moved on during the pass
         }
         let shared = core.shared();
-        let wake_tick = match timeout {
-            // Rounded up from a later reading of the clock: never before the real wake-up, so
-            // a producer never skips a wake it needed.
-            Some(timeout) => shared
-                .resolution()
-                .ticks_ceil(shared.time().saturating_add(timeout)),
-            None => u64::MAX,
+        let wake_at = match timeout {
+            // The driver wakes at this or a few microseconds later; a new timer due no earlier
+            // needs no wake: it fires when the driver wakes for its own next timer.
+            Some(timeout) => shared.time().saturating_add(timeout),
+            None => Duration::MAX,
         };
-        if !shared.plan_park(wake_tick) {
+        if !shared.plan_park(wake_at) {
             continue;
         }
         match timeout {

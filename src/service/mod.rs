@@ -36,11 +36,11 @@ pub use state::{TimerState, TimerStatus};
 
 use crate::clock::Resolution;
 use driver::Core;
-use shared::{Callback, Shared, Timer};
+use shared::{Shared, TimerRef};
 use std::any::Any;
 use std::fmt;
 use std::io;
-use std::thread::JoinHandle;
+use std::thread::{current, JoinHandle};
 use std::time::Duration;
 use sync::{lock, Arc};
 
@@ -190,8 +190,7 @@ fn print_panic(panic: CallbackPanic) {
 /// assert!(timeout.is_expired());
 /// ```
 pub struct UnfiredTimer {
-    timer: Arc<Timer>,
-    callback: Callback,
+    timer: TimerRef,
 }
 
 impl UnfiredTimer {
@@ -221,7 +220,14 @@ impl UnfiredTimer {
     pub fn run(self) {
         let finished = self.timer.state.finish_unfired();
         debug_assert!(finished, "an unfired timer left UNFIRED without being run");
-        (self.callback)();
+        self.timer.callback.run();
+    }
+}
+
+impl Drop for UnfiredTimer {
+    /// Drops the callback unrun, unless [`run`](Self::run) ran it.
+    fn drop(&mut self) {
+        self.timer.callback.discard();
     }
 }
 
@@ -252,7 +258,7 @@ impl fmt::Debug for UnfiredTimer {
 /// ```
 #[derive(Clone)]
 pub struct Timeout {
-    timer: Arc<Timer>,
+    timer: TimerRef,
     shared: Arc<Shared>,
 }
 
@@ -399,7 +405,7 @@ impl Handle {
     where
         F: FnOnce() + Send + 'static,
     {
-        let timer = self.shared.schedule(deadline, Box::new(callback))?;
+        let timer = self.shared.schedule(deadline, callback)?;
         Ok(Timeout {
             timer,
             shared: Arc::clone(&self.shared),
@@ -758,7 +764,10 @@ impl TimerService {
     /// Stops the driver and returns the timers that never ran and that no cancel won, in the
     /// order they would have fired; each is claimed ([`TimerStatus::Unfired`]), so no cancel
     /// can win it any more. A callback running on the driver when shutdown begins finishes
-    /// first. From the moment this is called, scheduling returns [`ShutdownError`].
+    /// first. From the moment this is called, scheduling returns [`ShutdownError`]. Called on
+    /// the driver thread itself (from a callback that owns the service), it cannot wait for
+    /// the driver: it returns an empty list and the driver drops the unfired timers when the
+    /// callback returns.
     ///
     /// ```
     /// # use std::time::Duration;
@@ -774,7 +783,18 @@ impl TimerService {
 
     fn stop(&mut self) -> Vec<UnfiredTimer> {
         self.handle.shared.close();
-        match self.driver.take().map(JoinHandle::join) {
+        let driver = self.driver.take();
+        if let Some(driver) = driver
+            .as_ref()
+            .filter(|d| d.thread().id() == current().id())
+        {
+            // Shut down from one of its own callbacks (e.g. the last `Arc<TimerService>` was
+            // dropped there): the driver cannot join itself. It stops after this callback and
+            // drops the unfired timers itself.
+            debug_assert_eq!(driver.thread().id(), current().id());
+            return Vec::new();
+        }
+        match driver.map(JoinHandle::join) {
             Some(Ok(unfired)) => unfired,
             // The driver catches every user panic, so this is a bug in the driver itself.
             Some(Err(panic)) => std::panic::resume_unwind(panic),
@@ -801,7 +821,9 @@ impl Drop for TimerService {
             // Do not risk a double panic: stop the driver but drop the unfired timers there.
             self.handle.shared.close();
             if let Some(driver) = self.driver.take() {
-                let _ = driver.join();
+                if driver.thread().id() != current().id() {
+                    let _ = driver.join();
+                }
             }
         } else {
             drop(self.stop());

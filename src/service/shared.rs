@@ -2,18 +2,44 @@
 //! record.
 
 use super::state::TimerState;
-use super::sync::{lock, Arc, Mutex};
+use super::sync::{lock, Mutex};
 use super::ShutdownError;
 use crate::clock::{Clock, ManualClock, MonotonicClock, Resolution};
 use crate::TimerHandle;
 use crossbeam_utils::sync::Unparker;
 use std::time::Duration;
 
-/// A callback as the service stores it.
-pub(crate) type Callback = Box<dyn FnOnce() + Send + 'static>;
+/// A timer's callback slot, type-erased: the callback lives in the timer's own allocation,
+/// so scheduling costs one allocation for both.
+pub(crate) trait Callback: Send + Sync {
+    /// Takes the callback out and runs it; does nothing if it was taken already.
+    fn run(&self);
+    /// Takes the callback out and drops it unrun; does nothing if it was taken already.
+    fn discard(&self);
+}
 
-/// One timer as every [`Timeout`](super::Timeout) clone and the driver see it.
-pub(crate) struct Timer {
+impl<F: FnOnce() + Send> Callback for Mutex<Option<F>> {
+    fn run(&self) {
+        let callback = lock(self).take();
+        if let Some(callback) = callback {
+            callback();
+        }
+    }
+
+    fn discard(&self) {
+        let callback = lock(self).take();
+        drop(callback);
+    }
+}
+
+/// A shared timer. A std `Arc` even under loom: loom's `Arc` cannot hold an unsized value,
+/// and the count is only a count; the atomics and locks inside are loom's.
+pub(crate) type TimerRef = std::sync::Arc<Timer>;
+
+/// One timer as every [`Timeout`](super::Timeout) clone and the driver see it. Whoever decides
+/// its fate also disposes of its callback: the driver runs or discards it, the owner of an
+/// [`UnfiredTimer`](super::UnfiredTimer) runs or discards it.
+pub(crate) struct Timer<C: ?Sized = dyn Callback> {
     pub(crate) state: TimerState,
     /// The deadline asked for, on the service's time line.
     pub(crate) deadline: Duration,
@@ -21,17 +47,16 @@ pub(crate) struct Timer {
     /// forever if a cancel won first). The driver writes it; a winning cancel reads it once,
     /// to learn whether the driver must be told. The lock is held for a few instructions.
     pub(crate) handle: Mutex<Option<TimerHandle>>,
+    /// The callback, until it is run or discarded.
+    pub(crate) callback: C,
 }
 
 /// A request from a handle to the driver, processed in the order it was queued.
 pub(crate) enum Command {
     /// Hand a new timer to the scheduler.
-    Insert {
-        timer: Arc<Timer>,
-        callback: Callback,
-    },
+    Insert(TimerRef),
     /// A `cancel` won for this timer: take it out of the wheel and free it.
-    Cancel(Arc<Timer>),
+    Cancel(TimerRef),
 }
 
 /// Queued commands past which the driver is woken whatever their deadlines: the bound on
@@ -42,9 +67,9 @@ struct Queue {
     commands: Vec<Command>,
     /// Set once by shutdown; from then on no command is accepted.
     closed: bool,
-    /// The tick the parked driver will wake at by itself; 0 while it is awake (it looks at
+    /// When the parked driver will wake by itself; zero while it is awake (it looks at
     /// the queue before parking) or already being woken.
-    driver_wakes_at: u64,
+    driver_wakes_at: Duration,
 }
 
 /// The service's time line: the real monotonic clock, or one moved by a
@@ -78,7 +103,7 @@ impl Shared {
             queue: Mutex::new(Queue {
                 commands: Vec::new(),
                 closed: false,
-                driver_wakes_at: 0,
+                driver_wakes_at: Duration::ZERO,
             }),
             clock,
             resolution,
@@ -107,22 +132,22 @@ impl Shared {
     }
 
     /// Queues a new timer. The one error: the service has shut down.
-    pub(crate) fn schedule(
+    pub(crate) fn schedule<F>(
         &self,
         deadline: Duration,
-        callback: Callback,
-    ) -> Result<Arc<Timer>, ShutdownError> {
-        let timer = Arc::new(Timer {
+        callback: F,
+    ) -> Result<TimerRef, ShutdownError>
+    where
+        F: FnOnce() + Send + 'static,
+    {
+        let timer: TimerRef = std::sync::Arc::new(Timer {
             state: TimerState::new(),
             deadline,
             handle: Mutex::new(None),
+            callback: Mutex::new(Some(callback)),
         });
-        let command = Command::Insert {
-            timer: Arc::clone(&timer),
-            callback,
-        };
-        let tick = self.resolution.ticks_ceil(deadline);
-        match self.push(command, tick) {
+        let command = Command::Insert(TimerRef::clone(&timer));
+        match self.push(command, deadline) {
             Ok(()) => Ok(timer),
             Err(_) => Err(ShutdownError),
         }
@@ -130,24 +155,24 @@ impl Shared {
 
     /// Tells the driver that a cancel won for `timer`, so it frees the timer at once. After
     /// shutdown there is nothing to tell: the final pass drops every cancelled timer.
-    pub(crate) fn cancelled(&self, timer: &Arc<Timer>) {
-        let _ = self.push(Command::Cancel(Arc::clone(timer)), u64::MAX);
+    pub(crate) fn cancelled(&self, timer: &TimerRef) {
+        let _ = self.push(Command::Cancel(TimerRef::clone(timer)), Duration::MAX);
     }
 
-    /// Appends a command due at `tick` and wakes the parked driver if it would otherwise
-    /// sleep past that tick, or if [`WAKE_BATCH`] commands are waiting. An awake driver looks
+    /// Appends a command due at `due` and wakes the parked driver if it would otherwise
+    /// sleep past that, or if [`WAKE_BATCH`] commands are waiting. An awake driver looks
     /// at the queue before it parks, so it needs no wake. A refused command is handed back,
     /// to be dropped outside the lock.
-    fn push(&self, command: Command, tick: u64) -> Result<(), Command> {
+    fn push(&self, command: Command, due: Duration) -> Result<(), Command> {
         let mut queue = lock(&self.queue);
         if queue.closed {
             return Err(command);
         }
         queue.commands.push(command);
-        let wake = queue.driver_wakes_at != 0
-            && (tick < queue.driver_wakes_at || queue.commands.len() >= WAKE_BATCH);
+        let wake = !queue.driver_wakes_at.is_zero()
+            && (due < queue.driver_wakes_at || queue.commands.len() >= WAKE_BATCH);
         if wake {
-            queue.driver_wakes_at = 0;
+            queue.driver_wakes_at = Duration::ZERO;
         }
         drop(queue);
         if wake {
@@ -156,15 +181,16 @@ impl Shared {
         Ok(())
     }
 
-    /// The driver is about to park until `tick` (`u64::MAX`: until woken). False if commands
+    /// The driver is about to park until `wake_at` on the time line (`Duration::MAX`: until
+    /// woken). False if commands
     /// arrived since it last took them: it must not park.
-    pub(crate) fn plan_park(&self, tick: u64) -> bool {
+    pub(crate) fn plan_park(&self, wake_at: Duration) -> bool {
         let mut queue = lock(&self.queue);
         if queue.closed || !queue.commands.is_empty() {
             return false;
         }
-        // Never 0: that means awake.
-        queue.driver_wakes_at = tick.max(1);
+        // Never zero: that means awake.
+        queue.driver_wakes_at = wake_at.max(Duration::from_nanos(1));
         true
     }
 
@@ -180,7 +206,7 @@ impl Shared {
         debug_assert!(batch.is_empty(), "batch not drained: {} left", batch.len());
         let mut queue = lock(&self.queue);
         std::mem::swap(&mut queue.commands, batch);
-        queue.driver_wakes_at = 0;
+        queue.driver_wakes_at = Duration::ZERO;
         queue.closed
     }
 
