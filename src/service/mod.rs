@@ -23,7 +23,7 @@
 //! [`Timeout::cancel`] calls, and shutdown all race by compare-and-swap out of
 //! [`TimerStatus::Pending`], and exactly one of them wins. A winning cancel frees the timer
 //! in O(1) on the driver's next pass, not at its deadline (the driver is woken for a timer due
-//! before it would wake anyway, or once 1024 requests are queued). See docs/service.md.
+//! before it would wake anyway, or once 1024 requests are queued). See docs/design.md, "The timer service".
 
 mod driver;
 mod future;

@@ -10,7 +10,7 @@
 //!
 //! `PENDING` is the only state with more than one way out, and every way out is a CAS from
 //! `PENDING`: whichever CAS lands first decides, every later one fails. That is the whole
-//! exactly-once argument; docs/service.md spells it out.
+//! exactly-once argument; docs/design.md ("The timer service") spells it out.
 
 use super::sync::{AtomicU8, Ordering};
 use std::fmt;
