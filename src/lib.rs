@@ -15,20 +15,115 @@
 //! assert_eq!(wheel.next_deadline(), Some(u64::MAX));
 //! ```
 //!
+//! # Callbacks on a clock
+//!
+//! [`Scheduler`] puts asyncio's `call_later` / `call_at` / `call_soon` on the wheel. A callback
+//! is an `FnOnce(&mut C, &mut Scheduler<C, K>)`: it gets the context you pass to
+//! [`run_due`](Scheduler::run_due) and the scheduler itself, so it can re-arm itself or cancel
+//! others while it runs. Time comes from a [`Clock`]; [`ManualClock`] makes tests exact.
+//! Delays round up to the tick ([`Resolution`], 1 ms by default): never early.
+//!
+//! ```
+//! use std::time::Duration;
+//! use tierwheel::{ManualClock, Scheduler, TimerHandle};
+//!
+//! struct Conn {
+//!     pings: u32,
+//!     idle: Option<TimerHandle>,
+//! }
+//!
+//! fn ping(conn: &mut Conn, sched: &mut Scheduler<Conn, ManualClock>) {
+//!     conn.pings += 1;
+//!     if conn.pings < 3 {
+//!         sched.call_later(Duration::from_secs(1), ping); // re-arm
+//!     } else if let Some(idle) = conn.idle.take() {
+//!         sched.cancel(idle);
+//!     }
+//! }
+//!
+//! let clock = ManualClock::new();
+//! let mut sched = Scheduler::with_clock(clock.clone());
+//! let mut conn = Conn { pings: 0, idle: None };
+//! sched.call_later(Duration::from_secs(1), ping);
+//! conn.idle = Some(sched.call_later(Duration::from_secs(10), |_: &mut Conn, _| panic!("idle")));
+//!
+//! while let Some(timeout) = sched.next_timeout() {
+//!     clock.advance(timeout); // a real loop sleeps here, e.g. in epoll_wait
+//!     sched.run_due(&mut conn);
+//! }
+//! assert_eq!((conn.pings, sched.time()), (3, Duration::from_secs(3)));
+//! ```
+//!
+//! # A timer service for threads
+//!
+//! [`service::TimerService`] runs a scheduler on its own driver thread and takes timers from
+//! any thread. For each timer exactly one thing happens, whatever the race: its callback runs
+//! once, or exactly one [`cancel`](service::Timeout::cancel) returns true (or shutdown hands
+//! it back unrun). Cancelled timers are freed by the driver in O(1), not at their deadline.
+//! [`sleep`](service::Handle::sleep) and [`timeout`](service::Handle::timeout) are futures for
+//! any executor.
+//!
+//! ```
+//! use std::time::Duration;
+//! use tierwheel::service::TimerService;
+//!
+//! let service = TimerService::new();
+//! let request_timeout = service.call_later(Duration::from_secs(30), || eprintln!("timed out"))?;
+//! // ... the response arrived in time, on some other thread:
+//! assert!(request_timeout.cancel());
+//! # Ok::<(), tierwheel::service::ShutdownError>(())
+//! ```
+//!
 //! # Crate features
 //!
-//! - `baseline` (off by default): the module `tierwheel::baseline` holds heap and B-tree
-//!   schedulers behind the same [`TimerQueue`] trait as the wheel, for side-by-side
-//!   comparison (`benches/queues.rs`, `examples/compare.rs`, `docs/benchmarks.md`).
+//! - `baseline` (off by default): the schedulers tierwheel is measured against, behind the same
+//!   [`TimerQueue`] trait: a lazily cancelling binary heap (asyncio's scheme),
+//!   a 4-ary indexed heap (Go's arity, libuv's eager removal) and a `BTreeMap` keyed by
+//!   `(deadline, sequence)`. All fire ties first in, first out, like the wheel.
+//!
+//! # Implementation
+//!
+//! The wheel follows Varghese and Lauck's hierarchical timing wheels ("Hashed and Hierarchical
+//! Timing Wheels", SOSP 1987): eleven levels of 64 slots, each level six bits of the `u64`
+//! tick. A timer lives on the level of the highest bit in which its deadline and the current
+//! tick differ; when time reaches a coarse slot, its timers cascade, in order, into finer ones,
+//! so each fires at its exact tick and ties keep their insertion order.
+//!
+//! | level | slot width (ticks) | covers up to (ticks) | at 1 ms per tick |
+//! |------:|-------------------:|---------------------:|-----------------:|
+//! | 0 | 1 | 2^6 | 64 ms |
+//! | 1 | 2^6 | 2^12 | 4.1 s |
+//! | 2 | 2^12 | 2^18 | 4.4 min |
+//! | 3 | 2^18 | 2^24 | 4.7 h |
+//! | 4 | 2^24 | 2^30 | 12.4 days |
+//! | 5 | 2^30 | 2^36 | 2.2 years |
+//! | 6 | 2^36 | 2^42 | 139 years |
+//! | 7..=10 | 2^42 ..= 2^60 | 2^64 | the end of time |
+//!
+//! Slots are append-only lists of 12-byte references in chunks from one shared pool; a cancel
+//! frees the timer's storage at once and leaves a stamped tombstone, swept before tombstones
+//! outnumber live timers. Bookkeeping is 32 bytes per pending timer beyond a payload
+//! of up to 8 bytes. `docs/design.md` in the repository explains every choice, and
+//! `docs/benchmarks.md` measures them.
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
 #[cfg(feature = "baseline")]
 pub mod baseline;
+pub mod clock;
 mod queue;
+mod scheduler;
+pub mod service;
 mod slab;
 mod wheel;
 
+pub use clock::{Clock, ManualClock, MonotonicClock, Resolution};
 pub use queue::TimerQueue;
+pub use scheduler::{Scheduler, TimerHandle};
 pub use slab::{CapacityError, TimerKey};
 pub use wheel::{Drain, Expired, TimerWheel};
+
+/// The README's example, compiled and run as a doc test.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;

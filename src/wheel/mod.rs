@@ -12,9 +12,9 @@ mod slot;
 use std::fmt;
 use std::iter::FusedIterator;
 
-use crate::slab::{CapacityError, Slab, TimerKey};
+use crate::slab::{grow_gently, CapacityError, Slab, TimerKey};
 use position::{level_of, slot_of, slot_start, LEVELS, SLOTS};
-use slot::{Slot, SlotEntry};
+use slot::{Pool, Slot, SlotEntry};
 
 /// A timer that has come due, as yielded by [`TimerWheel::poll`] and [`TimerWheel::advance`].
 ///
@@ -43,10 +43,15 @@ struct Timer<T> {
     /// pending timer's effective deadline is never before `now`, so only a timer that was past
     /// due at insertion has one that differs, and that one equals `now`.
     deadline: u64,
-    /// Placement stamp, matched by the [`SlotEntry`] that places the timer.
-    stamp: u32,
     value: T,
 }
+
+/// The stamp of a storage entry that holds no timer. Never handed out.
+const VACANT: u32 = u32::MAX;
+
+/// Levels whose slots span at most 2^32 ticks: on them, a reference's low 32 deadline bits
+/// are enough to place it again when its slot cascades.
+const LOW_BITS_LEVELS: usize = 32 / position::SLOT_BITS as usize;
 
 /// A hierarchical hashed timing wheel: timers keyed by [`TimerKey`], due at `u64` ticks.
 ///
@@ -72,16 +77,22 @@ struct Timer<T> {
 /// ```
 pub struct TimerWheel<T> {
     slab: Slab<Timer<T>>,
+    /// Per storage index, the stamp of the timer's live slot reference, or `VACANT`. Dense and
+    /// small (4 bytes a timer), so telling a live reference from a tombstone rarely misses
+    /// the cache even when the storage itself does not fit in it.
+    stamps: Vec<u32>,
     /// Per level, one bit per slot holding at least one live timer.
     occupied: [u64; LEVELS],
     /// `LEVELS * SLOTS` slots, level by level.
     slots: Box<[Slot]>,
+    /// The chunks the slots' reference lists are made of.
+    pool: Pool,
     /// The current tick.
     now: u64,
     /// Stamp of the next placement. Stamps tell a slot's live reference to a timer from the
-    /// tombstones it left by being cancelled or rescheduled.
+    /// tombstones left by cancelled and rescheduled timers in the same storage entry.
     next_stamp: u32,
-    /// When `next_stamp` reaches this, every live timer is stamped anew (see `restamp`).
+    /// When `next_stamp` reaches this, every live timer is stamped anew (see `take_stamp`).
     stamp_limit: u32,
 }
 
@@ -151,8 +162,10 @@ impl<T> TimerWheel<T> {
     pub fn starting_at(now: u64) -> Self {
         TimerWheel {
             slab: Slab::new(),
+            stamps: Vec::new(),
             occupied: [0; LEVELS],
             slots: (0..LEVELS * SLOTS).map(|_| Slot::default()).collect(),
+            pool: Pool::new(),
             now,
             next_stamp: 0,
             stamp_limit: u32::MAX,
@@ -168,6 +181,7 @@ impl<T> TimerWheel<T> {
     pub fn with_capacity(capacity: usize) -> Self {
         let mut wheel = Self::new();
         wheel.slab.reserve(capacity);
+        wheel.stamps.reserve(capacity);
         wheel
     }
 
@@ -236,6 +250,7 @@ impl<T> TimerWheel<T> {
     /// let key = wheel.insert_at(u64::MAX, "at the end of time");
     /// assert_eq!(wheel.deadline(key), Some(u64::MAX));
     /// ```
+    #[inline]
     pub fn insert_at(&mut self, deadline: u64, value: T) -> TimerKey {
         match self.try_insert_at(deadline, value) {
             Ok(key) => key,
@@ -257,6 +272,7 @@ impl<T> TimerWheel<T> {
     /// let key = wheel.insert_after(u64::MAX, ());
     /// assert_eq!(wheel.deadline(key), Some(u64::MAX));
     /// ```
+    #[inline]
     pub fn insert_after(&mut self, delay: u64, value: T) -> TimerKey {
         self.insert_at(self.now.saturating_add(delay), value)
     }
@@ -269,20 +285,20 @@ impl<T> TimerWheel<T> {
     /// let key = wheel.try_insert_at(5, ()).expect("room for one more");
     /// assert_eq!(wheel.deadline(key), Some(5));
     /// ```
+    #[inline]
     pub fn try_insert_at(&mut self, deadline: u64, value: T) -> Result<TimerKey, CapacityError> {
         let stamp = self.take_stamp();
-        let key = self.slab.insert(Timer {
-            deadline,
-            stamp,
-            value,
-        })?;
-        self.place(
-            SlotEntry {
-                index: key.index(),
-                stamp,
-            },
-            deadline,
-        );
+        let key = self.slab.insert(Timer { deadline, value })?;
+        let index = key.index();
+        match self.stamps.get_mut(index as usize) {
+            Some(slot_stamp) => *slot_stamp = stamp,
+            None => {
+                debug_assert_eq!(index as usize, self.stamps.len());
+                grow_gently(&mut self.stamps);
+                self.stamps.push(stamp);
+            }
+        }
+        self.place(index, stamp, deadline);
         Ok(key)
     }
 
@@ -309,10 +325,12 @@ impl<T> TimerWheel<T> {
     /// assert_eq!(wheel.cancel(key), Some("value"));
     /// assert_eq!(wheel.cancel(key), None);
     /// ```
+    #[inline]
     pub fn cancel(&mut self, key: TimerKey) -> Option<T> {
-        let deadline = self.slab.get(key)?.deadline;
-        self.unplace(deadline);
-        Some(self.slab.vacate(key.index()).value)
+        let timer = self.slab.remove(key)?;
+        self.stamps[key.index() as usize] = VACANT;
+        self.unplace(timer.deadline);
+        Some(timer.value)
     }
 
     /// Moves a pending timer to `deadline`, as if it were inserted anew: behind every timer
@@ -328,23 +346,17 @@ impl<T> TimerWheel<T> {
     /// assert_eq!(order, ["b", "a"]);
     /// assert!(!wheel.reschedule(a, 9));
     /// ```
+    #[inline]
     pub fn reschedule(&mut self, key: TimerKey, deadline: u64) -> bool {
-        if self.slab.get(key).is_none() {
-            return false;
-        }
-        // Restamping, if it is due, must see the timer where it still is.
+        // Stamp first: a restamp, if one is due, must see the timer where it still is.
         let stamp = self.take_stamp();
-        let timer = self.slab.get_mut(key).expect("checked above");
+        let Some(timer) = self.slab.get_mut(key) else {
+            return false;
+        };
         let old_deadline = std::mem::replace(&mut timer.deadline, deadline);
-        timer.stamp = stamp;
+        self.stamps[key.index() as usize] = stamp;
         self.unplace(old_deadline);
-        self.place(
-            SlotEntry {
-                index: key.index(),
-                stamp,
-            },
-            deadline,
-        );
+        self.place(key.index(), stamp, deadline);
         true
     }
 
@@ -382,17 +394,19 @@ impl<T> TimerWheel<T> {
             return Some(slot_start(self.now, 0, slot));
         }
         let level = (1..LEVELS).find(|&level| self.occupied[level] != 0)?;
-        let slot = &self.slots[level * SLOTS + self.occupied[level].trailing_zeros() as usize];
-        if let Some(entry) = slot.earliest_entry {
-            if live(&self.slab, entry).is_some() {
-                return Some(slot.earliest);
-            }
+        let slot_index = self.occupied[level].trailing_zeros() as usize;
+        let slot = &self.slots[level * SLOTS + slot_index];
+        if self.is_live(slot.earliest_entry) {
+            return Some(slot.earliest);
         }
-        slot.entries[slot.head as usize..]
-            .iter()
-            .filter_map(|&entry| live(&self.slab, entry))
-            .map(|timer| timer.deadline)
-            .min()
+        let start = slot_start(self.now, level, slot_index);
+        let mut earliest = u64::MAX;
+        slot.for_each(&self.pool, |entry| {
+            if self.is_live(entry) {
+                earliest = earliest.min(deadline_of(&self.slab, entry, level, start));
+            }
+        });
+        Some(earliest)
     }
 
     /// Yields the next timer due at or before tick `now`, in firing order, or `None`.
@@ -430,15 +444,25 @@ impl<T> TimerWheel<T> {
             let Some(level) = (1..LEVELS).find(|&level| self.occupied[level] != 0) else {
                 break;
             };
-            let slot = self.occupied[level].trailing_zeros() as usize;
-            let start = slot_start(self.now, level, slot);
+            let slot_index = self.occupied[level].trailing_zeros() as usize;
+            let start = slot_start(self.now, level, slot_index);
             if start > target {
                 break;
+            }
+            let slot = &self.slots[level * SLOTS + slot_index];
+            if slot.live == 1 && self.is_live(slot.earliest_entry) && slot.earliest <= target {
+                // The first occupied slot holds one timer, and it is due: fire it without
+                // cascading. Every finer slot is empty, so nothing can be placed behind it.
+                self.now = slot.earliest;
+                let entry = slot.earliest_entry;
+                self.slots[level * SLOTS + slot_index].clear(&mut self.pool);
+                self.occupied[level] &= !(1 << slot_index);
+                return Some(self.expire(entry));
             }
             // Time reaches the slot: its timers move to finer levels before anything else
             // can be placed behind them there.
             self.now = start;
-            self.cascade(level, slot);
+            self.cascade(level, slot_index);
         }
         self.now = target;
         None
@@ -472,26 +496,37 @@ impl<T> TimerWheel<T> {
     /// assert_eq!(wheel.cancel(key), None);
     /// ```
     pub fn clear(&mut self) {
-        self.slots.iter_mut().for_each(Slot::clear);
+        for slot in self.slots.iter_mut() {
+            slot.clear(&mut self.pool);
+        }
         self.occupied = [0; LEVELS];
         self.slab.clear();
     }
 
-    /// Places a timer with deadline `deadline` at the back of its slot.
-    fn place(&mut self, entry: SlotEntry, deadline: u64) {
+    /// Whether a slot reference is the live one of its timer, not a tombstone.
+    #[inline]
+    fn is_live(&self, entry: SlotEntry) -> bool {
+        is_live(&self.stamps, entry)
+    }
+
+    /// Places the timer at storage `index` at the back of the slot for `deadline`.
+    #[inline]
+    fn place(&mut self, index: u32, stamp: u32, deadline: u64) {
         let effective = deadline.max(self.now);
         let level = level_of(self.now, effective);
-        let slot_index = slot_of(effective, level);
-        let slot = &mut self.slots[level * SLOTS + slot_index];
-        if slot.should_compact() {
-            compact(slot, &self.slab, self.now);
-        }
-        slot.push(entry, effective);
-        self.occupied[level] |= 1 << slot_index;
+        let slot = slot_of(effective, level);
+        let entry = SlotEntry {
+            index,
+            stamp,
+            low: effective as u32,
+        };
+        self.slots[level * SLOTS + slot].push(&mut self.pool, entry, effective);
+        self.occupied[level] |= 1 << slot;
     }
 
     /// Takes a timer with deadline `deadline` out of its slot's live count; its reference
-    /// stays behind as a tombstone.
+    /// stays behind as a tombstone until the slot is swept.
+    #[inline]
     fn unplace(&mut self, deadline: u64) {
         let effective = deadline.max(self.now);
         let level = level_of(self.now, effective);
@@ -503,8 +538,38 @@ impl<T> TimerWheel<T> {
         );
         slot.live -= 1;
         if slot.live == 0 {
-            slot.clear();
+            slot.clear(&mut self.pool);
             self.occupied[level] &= !(1 << slot_index);
+        } else if slot.should_compact() {
+            self.compact(level, slot_index);
+        }
+    }
+
+    /// Drops the tombstones of a slot, keeping order, and recomputes its earliest deadline.
+    #[cold]
+    fn compact(&mut self, level: usize, slot_index: usize) {
+        let slot = &mut self.slots[level * SLOTS + slot_index];
+        let stamps = &self.stamps;
+        slot.retain(&mut self.pool, |entry| is_live(stamps, entry));
+        debug_assert_eq!(
+            slot.len(),
+            slot.live as usize,
+            "live count disagrees with references"
+        );
+        let first_of_level = self.occupied[level].trailing_zeros() as usize == slot_index;
+        if first_of_level && !is_live(stamps, slot.earliest_entry) {
+            // The cached earliest was cancelled, and this is the slot `next_deadline` reads:
+            // find the new one while the slot is hot. Elsewhere the stale value stays a lower
+            // bound, and `next_deadline` walks such a slot if it ever becomes the first.
+            let start = slot_start(self.now, level, slot_index);
+            let mut earliest = (u64::MAX, slot::NO_ENTRY);
+            slot.for_each(&self.pool, |entry| {
+                let deadline = deadline_of(&self.slab, entry, level, start);
+                if earliest.1 == slot::NO_ENTRY || deadline < earliest.0 {
+                    earliest = (deadline, entry);
+                }
+            });
+            (slot.earliest, slot.earliest_entry) = earliest;
         }
     }
 
@@ -512,19 +577,25 @@ impl<T> TimerWheel<T> {
     fn pop(&mut self, slot_index: usize) -> Expired<T> {
         let slot = &mut self.slots[slot_index];
         let entry = loop {
-            let entry = slot.entries[slot.head as usize];
-            slot.head += 1;
-            if live(&self.slab, entry).is_some() {
+            let entry = slot
+                .pop_front(&mut self.pool)
+                .expect("an occupied slot has a live timer");
+            if is_live(&self.stamps, entry) {
                 break entry;
             }
         };
         slot.live -= 1;
         if slot.live == 0 {
-            slot.clear();
+            slot.clear(&mut self.pool);
             self.occupied[0] &= !(1 << slot_index);
         }
-        let (key, _) = self.slab.get_at(entry.index).expect("checked live");
-        let timer = self.slab.vacate(entry.index);
+        self.expire(entry)
+    }
+
+    /// Frees the live timer that `entry` places, once its slot has let go of it.
+    fn expire(&mut self, entry: SlotEntry) -> Expired<T> {
+        self.stamps[entry.index as usize] = VACANT;
+        let (key, timer) = self.slab.vacate(entry.index);
         Expired {
             key,
             deadline: timer.deadline,
@@ -535,34 +606,32 @@ impl<T> TimerWheel<T> {
     /// Moves every live timer of `slot_index` on `level` to the finer level its deadline now
     /// names, in order; `now` has just reached the slot's start.
     fn cascade(&mut self, level: usize, slot_index: usize) {
-        let source = &mut self.slots[level * SLOTS + slot_index];
-        let head = source.head as usize;
-        let mut entries = std::mem::take(&mut source.entries);
-        source.clear();
+        let mut source = std::mem::take(&mut self.slots[level * SLOTS + slot_index]);
         self.occupied[level] &= !(1 << slot_index);
-        for &entry in &entries[head..] {
-            let Some(timer) = live(&self.slab, entry) else {
-                continue;
-            };
-            let deadline = timer.deadline;
-            let to_level = level_of(self.now, deadline);
+        let now = self.now;
+        let (slab, stamps) = (&self.slab, &self.stamps);
+        let (slots, occupied) = (&mut self.slots, &mut self.occupied);
+        source.drain(&mut self.pool, |pool, entry| {
+            if !is_live(stamps, entry) {
+                return;
+            }
+            let deadline = deadline_of(slab, entry, level, now);
+            let to_level = level_of(now, deadline);
             debug_assert!(
                 to_level < level,
-                "cascade of {deadline} from level {level} at {}",
-                self.now
+                "cascade of {deadline} from level {level} at {now}"
             );
             let to_slot = slot_of(deadline, to_level);
-            self.slots[to_level * SLOTS + to_slot].push(entry, deadline);
-            self.occupied[to_level] |= 1 << to_slot;
-        }
-        entries.clear();
-        self.slots[level * SLOTS + slot_index].entries = entries;
+            slots[to_level * SLOTS + to_slot].push(pool, entry, deadline);
+            occupied[to_level] |= 1 << to_slot;
+        });
     }
 
     /// Hands out a placement stamp. When the counter would wrap, every live timer is stamped
     /// anew from zero and every tombstone dropped first, so no tombstone can ever carry a stamp
     /// that a later placement of the same entry gets. That sweep is O(pending timers) once per
-    /// 2^32 placements.
+    /// 2^32 - 1 placements.
+    #[inline]
     fn take_stamp(&mut self) -> u32 {
         if self.next_stamp == self.stamp_limit {
             self.restamp();
@@ -572,22 +641,32 @@ impl<T> TimerWheel<T> {
         stamp
     }
 
+    #[cold]
     fn restamp(&mut self) {
         let mut stamp = 0;
+        let stamps = &mut self.stamps;
         for slot in self.slots.iter_mut() {
-            compact(slot, &self.slab, self.now);
-            for entry in slot.entries.iter_mut() {
-                let timer = self
-                    .slab
-                    .get_at_mut(entry.index)
-                    .expect("compacted entries are live");
-                timer.stamp = stamp;
-                entry.stamp = stamp;
-                if slot.earliest_entry.is_some_and(|e| e.index == entry.index) {
-                    slot.earliest_entry = Some(*entry);
+            let live_count = slot.live;
+            let (earliest, earliest_entry) = (slot.earliest, slot.earliest_entry);
+            let mut restamped = Slot::default();
+            slot.drain(&mut self.pool, |pool, mut entry| {
+                if !is_live(stamps, entry) {
+                    return;
                 }
+                let was_earliest = entry == earliest_entry;
+                stamps[entry.index as usize] = stamp;
+                entry.stamp = stamp;
                 stamp += 1;
+                // Only which reference is earliest matters to `push`, not the deadlines.
+                restamped.push(pool, entry, if was_earliest { 0 } else { u64::MAX });
+            });
+            debug_assert_eq!(restamped.live, live_count, "restamp lost or found timers");
+            // A tombstone as earliest leaves the reference unset: the cached value is a bound.
+            if restamped.earliest_entry == slot::NO_ENTRY || restamped.earliest != 0 {
+                restamped.earliest_entry = slot::NO_ENTRY;
             }
+            restamped.earliest = earliest;
+            *slot = restamped;
         }
         assert!(
             stamp < self.stamp_limit,
@@ -606,39 +685,24 @@ impl<T> TimerWheel<T> {
     }
 }
 
-/// The timer a slot reference places, if that reference is not a tombstone.
+/// The effective deadline of the live timer that `entry` places in the slot of `level`
+/// starting at tick `start`: from the reference alone on levels up to `LOW_BITS_LEVELS`.
 #[inline]
-fn live<T>(slab: &Slab<Timer<T>>, entry: SlotEntry) -> Option<&Timer<T>> {
-    match slab.get_at(entry.index) {
-        Some((_, timer)) if timer.stamp == entry.stamp => Some(timer),
-        _ => None,
+fn deadline_of<T>(slab: &Slab<Timer<T>>, entry: SlotEntry, level: usize, start: u64) -> u64 {
+    if level <= LOW_BITS_LEVELS {
+        start | (u64::from(entry.low) & ((1 << (level as u32 * position::SLOT_BITS)) - 1))
+    } else {
+        let (_, timer) = slab
+            .get_at(entry.index)
+            .expect("a live reference has a timer");
+        timer.deadline
     }
 }
 
-/// Drops a slot's tombstones and consumed references, keeping order, and recomputes its
-/// earliest deadline.
-fn compact<T>(slot: &mut Slot, slab: &Slab<Timer<T>>, now: u64) {
-    let head = slot.head as usize;
-    let mut kept = 0;
-    slot.earliest_entry = None;
-    for read in head..slot.entries.len() {
-        let entry = slot.entries[read];
-        if let Some(timer) = live(slab, entry) {
-            let effective = timer.deadline.max(now);
-            if slot.earliest_entry.is_none() || effective < slot.earliest {
-                slot.earliest = effective;
-                slot.earliest_entry = Some(entry);
-            }
-            slot.entries[kept] = entry;
-            kept += 1;
-        }
-    }
-    debug_assert_eq!(
-        kept, slot.live as usize,
-        "slot live count disagrees with its references"
-    );
-    slot.entries.truncate(kept);
-    slot.head = 0;
+/// Whether a slot reference is the live one of its timer, not a tombstone.
+#[inline]
+fn is_live(stamps: &[u32], entry: SlotEntry) -> bool {
+    stamps.get(entry.index as usize) == Some(&entry.stamp)
 }
 
 impl<T> Default for TimerWheel<T> {

@@ -1,0 +1,90 @@
+//! A small event loop on the real clock: it sleeps `next_timeout()` and runs what is due.
+//!
+//! A heartbeat re-arms itself every 20 ms, a watchdog would abort the loop at 500 ms unless the
+//! work finishes first and cancels it, and a retry backs off 20, 40, 80 ms until it succeeds.
+//! All of them keep their state in the context.
+//!
+//! ```text
+//! cargo run --example event_loop
+//! ```
+
+use std::thread;
+use std::time::Duration;
+
+use tierwheel::{Scheduler, TimerHandle};
+
+#[derive(Default)]
+struct State {
+    heartbeats: u32,
+    attempts: u32,
+    done: bool,
+    watchdog: Option<TimerHandle>,
+    heartbeat: Option<TimerHandle>,
+}
+
+type Loop = Scheduler<State>;
+
+fn heartbeat(state: &mut State, sched: &mut Loop) {
+    state.heartbeats += 1;
+    println!("{:>8.1?}  heartbeat {}", sched.time(), state.heartbeats);
+    state.heartbeat = Some(sched.call_later(Duration::from_millis(20), heartbeat));
+}
+
+fn attempt(state: &mut State, sched: &mut Loop) {
+    state.attempts += 1;
+    if state.attempts < 4 {
+        let backoff = Duration::from_millis(10 << state.attempts);
+        println!(
+            "{:>8.1?}  attempt {} failed, retrying in {backoff:?}",
+            sched.time(),
+            state.attempts
+        );
+        sched.call_later(backoff, attempt);
+        return;
+    }
+    println!(
+        "{:>8.1?}  attempt {} succeeded",
+        sched.time(),
+        state.attempts
+    );
+    state.done = true;
+    // The work is done: nothing else should fire.
+    for h in [state.watchdog.take(), state.heartbeat.take()]
+        .into_iter()
+        .flatten()
+    {
+        assert!(sched.cancel(h));
+    }
+}
+
+fn main() {
+    let mut sched = Loop::new();
+    let heartbeat = sched.call_soon(heartbeat);
+    sched.call_later(Duration::from_millis(10), attempt);
+    let watchdog = sched.call_later(Duration::from_millis(500), |_, sched| {
+        panic!(
+            "watchdog fired at {:?}: the work never finished",
+            sched.time()
+        )
+    });
+    let mut state = State {
+        heartbeat: Some(heartbeat),
+        watchdog: Some(watchdog),
+        ..State::default()
+    };
+
+    while let Some(timeout) = sched.next_timeout() {
+        // A real loop would block in epoll_wait/poll here, with the timeout rounded up to
+        // whole milliseconds; sleeping is the same without I/O.
+        thread::sleep(timeout);
+        sched.run_due(&mut state);
+    }
+
+    assert!(state.done && sched.is_empty());
+    println!(
+        "{:>8.1?}  idle after {} heartbeats and {} attempts",
+        sched.time(),
+        state.heartbeats,
+        state.attempts
+    );
+}

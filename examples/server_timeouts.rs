@@ -1,0 +1,107 @@
+//! A simulated server: a million connections, each with an idle timeout on one `TimerWheel`.
+//!
+//! Every request on a connection pushes its idle timeout back (`reschedule`); every 64 requests
+//! one millisecond passes and the connections that stayed idle for 30 s (plus up to 25 %
+//! jitter) time out and are replaced by new ones. Prints requests per second, timeouts fired
+//! and the wheel's bytes per pending timer, measured by a counting allocator.
+//!
+//! ```text
+//! cargo run --release --example server_timeouts [-- CONNECTIONS REQUESTS]
+//! ```
+
+#[path = "support/counting_alloc.rs"]
+mod counting_alloc;
+
+use std::time::Instant;
+
+use tierwheel::{TimerKey, TimerWheel};
+
+#[global_allocator]
+static ALLOC: counting_alloc::CountingAlloc = counting_alloc::CountingAlloc;
+
+/// Idle timeout, in ticks of 1 ms.
+const IDLE_TIMEOUT: u64 = 30_000;
+/// Requests served per millisecond.
+const REQUESTS_PER_TICK: u64 = 64;
+
+/// splitmix64: a small, fixed-seed generator so every run does the same work.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+
+    fn below(&mut self, n: u64) -> u64 {
+        self.next() % n
+    }
+
+    /// An idle timeout with up to 25 % jitter, in ticks.
+    fn idle_timeout(&mut self) -> u64 {
+        IDLE_TIMEOUT + self.below(IDLE_TIMEOUT / 4)
+    }
+}
+
+fn main() {
+    let mut args = std::env::args().skip(1).map(|arg| {
+        arg.replace('_', "").parse::<u64>().unwrap_or_else(|_| {
+            eprintln!("usage: server_timeouts [CONNECTIONS] [REQUESTS]  (whole numbers)");
+            std::process::exit(2)
+        })
+    });
+    let connections = args.next().unwrap_or(1_000_000).max(1);
+    let requests = args.next().unwrap_or(50_000_000);
+
+    let mut rng = Rng(0x7157_2024);
+    let mut idle_timers: Vec<TimerKey> = Vec::with_capacity(connections as usize);
+    let before = counting_alloc::live_bytes();
+    let mut wheel = TimerWheel::new();
+    // Start in the steady state: connections last heard from at random points in the past.
+    for connection in 0..connections {
+        let deadline = rng.below(IDLE_TIMEOUT + IDLE_TIMEOUT / 4);
+        idle_timers.push(wheel.insert_at(deadline, connection));
+    }
+
+    let started = Instant::now();
+    let mut timed_out = 0u64;
+    for request in 0..requests {
+        let connection = rng.below(connections) as usize;
+        let deadline = wheel.now() + rng.idle_timeout();
+        let rescheduled = wheel.reschedule(idle_timers[connection], deadline);
+        debug_assert!(rescheduled, "every connection has a pending idle timer");
+        if request % REQUESTS_PER_TICK == REQUESTS_PER_TICK - 1 {
+            let tick = wheel.now() + 1;
+            while let Some(expired) = wheel.poll(tick) {
+                // The connection closes; a new client takes its place.
+                timed_out += 1;
+                let deadline = wheel.now() + rng.idle_timeout();
+                idle_timers[expired.value as usize] = wheel.insert_at(deadline, expired.value);
+            }
+        }
+    }
+    let elapsed = started.elapsed();
+    let bytes = counting_alloc::live_bytes() - before;
+
+    println!("connections          {connections}");
+    println!("requests             {requests}");
+    println!(
+        "simulated time       {:.1} s at 1 ms per tick",
+        wheel.now() as f64 / 1000.0
+    );
+    println!(
+        "requests per second  {:.1} M  ({:.1} ns each, timeouts included)",
+        requests as f64 / elapsed.as_secs_f64() / 1e6,
+        elapsed.as_nanos() as f64 / requests as f64
+    );
+    println!("idle timeouts fired  {timed_out}");
+    println!(
+        "wheel bytes / timer  {:.1}  (payload 8 bytes; {} timers pending)",
+        bytes as f64 / wheel.len() as f64,
+        wheel.len()
+    );
+    assert_eq!(wheel.len() as u64, connections, "a timer was lost");
+}

@@ -1,0 +1,527 @@
+//! Callbacks on top of the wheel: asyncio's `call_later` / `call_at` / `call_soon`, driven by a
+//! [`Clock`].
+//!
+//! The scheduler keeps one boxed closure per pending callback in a [`TimerWheel`] whose ticks
+//! are the clock's time divided by a [`Resolution`]. A pass ([`Scheduler::run_due`]) puts a
+//! *fence* into the wheel at the current tick: every callback already due sorts before it,
+//! every callback scheduled during the pass is placed at or after the pass's tick and so sorts
+//! behind it. The pass ends when it polls the fence. Nothing is copied out of the wheel, so a
+//! callback cancelled by an earlier one of the same pass is simply no longer there.
+
+use std::fmt;
+use std::time::Duration;
+
+use crate::clock::{Clock, MonotonicClock, Resolution};
+use crate::{TimerKey, TimerWheel};
+
+/// A scheduled callback. The wheel stores `Option<Callback>`: `None` is a pass's fence.
+type Callback<C, K> = Box<dyn FnOnce(&mut C, &mut Scheduler<C, K>)>;
+
+/// Names one callback of a [`Scheduler`], to [`cancel`](Scheduler::cancel) it or ask
+/// [`when`](Scheduler::when) it is due.
+///
+/// Handles are `Copy` and cost nothing to keep. Once its callback has run or been cancelled,
+/// a handle is inert forever: it never names a later callback, even one stored in the same
+/// place. A handle belongs to the scheduler that returned it; do not use it with another.
+///
+/// ```
+/// use std::time::Duration;
+/// use tierwheel::{ManualClock, Scheduler};
+///
+/// let mut sched = Scheduler::<u32, _>::with_clock(ManualClock::new());
+/// let h = sched.call_later(Duration::from_millis(5), |n, _| *n += 1);
+/// let copy = h;
+/// assert!(sched.cancel(h));
+/// assert!(!sched.cancel(copy));
+/// assert!(!sched.is_pending(copy));
+/// assert_eq!(std::mem::size_of::<Option<tierwheel::TimerHandle>>(), 8);
+/// ```
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Hash)]
+pub struct TimerHandle(TimerKey);
+
+/// A single-threaded callback scheduler: asyncio's `call_later`, `call_at` and `call_soon` on a
+/// timing wheel.
+///
+/// `C` is the context every callback receives as `&mut C` (pass it to
+/// [`run_due`](Self::run_due)); `K` is the [`Clock`]. A callback is any
+/// `FnOnce(&mut C, &mut Scheduler<C, K>) + 'static`: its captures play the role of asyncio's
+/// `*args`, and the second argument is this scheduler, so a callback can schedule, re-arm and
+/// cancel callbacks while it runs.
+///
+/// Callbacks run in order of their due tick, ties first-scheduled first, never before their
+/// time on the clock. A scheduler is not `Send` (callbacks need not be): build it on the
+/// thread that runs it.
+///
+/// ```
+/// use std::time::Duration;
+/// use tierwheel::{ManualClock, Scheduler};
+///
+/// let clock = ManualClock::new();
+/// let mut sched = Scheduler::with_clock(clock.clone());
+/// let mut log: Vec<&str> = Vec::new();
+///
+/// sched.call_later(Duration::from_millis(20), |log: &mut Vec<&str>, _| log.push("b"));
+/// sched.call_later(Duration::from_millis(10), |log: &mut Vec<&str>, sched| {
+///     log.push("a");
+///     // Re-arm: 30 ms after the clock's reading now (25 ms), so at 55 ms.
+///     sched.call_later(Duration::from_millis(30), |log, _| log.push("c"));
+/// });
+///
+/// clock.advance(Duration::from_millis(25));
+/// assert_eq!(sched.run_due(&mut log), 2);
+/// assert_eq!(sched.next_timeout(), Some(Duration::from_millis(30)));
+/// clock.advance(Duration::from_millis(30));
+/// sched.run_due(&mut log);
+/// assert_eq!(log, ["a", "b", "c"]);
+/// assert!(sched.is_empty());
+/// ```
+pub struct Scheduler<C, K: Clock = MonotonicClock> {
+    /// Pending callbacks, at the tick they are due; during a pass also its fence (`None`).
+    wheel: TimerWheel<Option<Callback<C, K>>>,
+    clock: K,
+    resolution: Resolution,
+    /// The pass in progress, if any.
+    pass: Option<Pass>,
+}
+
+/// A pass of [`Scheduler::run_due`] in progress.
+#[derive(Copy, Clone, Debug)]
+struct Pass {
+    /// The tick the pass runs to, in ticks. Callbacks scheduled during the pass are placed no
+    /// earlier, behind the fence.
+    tick: u64,
+    /// The fence: the wheel entry at `tick` that ends the pass.
+    fence: TimerKey,
+}
+
+impl<C> Scheduler<C, MonotonicClock> {
+    /// A scheduler on the real clock ([`MonotonicClock`], reading zero now), with 1 ms ticks.
+    ///
+    /// ```
+    /// use tierwheel::Scheduler;
+    ///
+    /// let mut sched = Scheduler::new();
+    /// sched.call_soon(|n: &mut u32, _| *n += 1);
+    /// let mut n = 0;
+    /// assert_eq!(sched.run_due(&mut n), 1);
+    /// assert_eq!(n, 1);
+    /// ```
+    pub fn new() -> Self {
+        Self::with_clock(MonotonicClock::new())
+    }
+}
+
+impl<C> Default for Scheduler<C, MonotonicClock> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl<C, K: Clock> Scheduler<C, K> {
+    /// A scheduler on `clock`, with 1 ms ticks ([`Resolution::MILLISECOND`]).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use tierwheel::{ManualClock, Scheduler};
+    ///
+    /// let sched = Scheduler::<(), _>::with_clock(ManualClock::starting_at(Duration::from_secs(1)));
+    /// assert_eq!(sched.time(), Duration::from_secs(1));
+    /// ```
+    pub fn with_clock(clock: K) -> Self {
+        Self::with_clock_and_resolution(clock, Resolution::MILLISECOND)
+    }
+
+    /// A scheduler on `clock`, with ticks of `resolution`.
+    ///
+    /// A finer resolution runs callbacks closer to their time; a coarser one batches them.
+    /// Either way a callback never runs before its time on the clock.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use tierwheel::{ManualClock, Resolution, Scheduler};
+    ///
+    /// let clock = ManualClock::new();
+    /// let mut sched =
+    ///     Scheduler::with_clock_and_resolution(clock.clone(), Resolution::MICROSECOND);
+    /// sched.call_later(Duration::from_nanos(1500), |n: &mut u32, _| *n += 1);
+    /// let mut n = 0;
+    /// clock.advance(Duration::from_micros(1));
+    /// sched.run_due(&mut n);
+    /// assert_eq!(n, 0); // due at tick 2 (2 µs): 1.5 µs rounds up
+    /// clock.advance(Duration::from_micros(1));
+    /// sched.run_due(&mut n);
+    /// assert_eq!(n, 1);
+    /// ```
+    pub fn with_clock_and_resolution(clock: K, resolution: Resolution) -> Self {
+        let start = resolution.ticks_floor(clock.now());
+        Scheduler {
+            wheel: TimerWheel::starting_at(start),
+            clock,
+            resolution,
+            pass: None,
+        }
+    }
+
+    /// The clock.
+    ///
+    /// ```
+    /// use tierwheel::{Clock, ManualClock, Scheduler};
+    ///
+    /// let sched = Scheduler::<(), _>::with_clock(ManualClock::new());
+    /// assert_eq!(sched.clock().now(), sched.time());
+    /// ```
+    pub fn clock(&self) -> &K {
+        &self.clock
+    }
+
+    /// The tick length.
+    ///
+    /// ```
+    /// use tierwheel::{Resolution, Scheduler};
+    ///
+    /// assert_eq!(Scheduler::<()>::new().resolution(), Resolution::MILLISECOND);
+    /// ```
+    pub fn resolution(&self) -> Resolution {
+        self.resolution
+    }
+
+    /// The current time on the scheduler's time line: the clock's reading, like asyncio's
+    /// `loop.time()`. [`call_at`](Self::call_at) takes times on this line.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use tierwheel::{ManualClock, Scheduler};
+    ///
+    /// let clock = ManualClock::new();
+    /// let sched = Scheduler::<(), _>::with_clock(clock.clone());
+    /// clock.advance(Duration::from_secs(2));
+    /// assert_eq!(sched.time(), Duration::from_secs(2));
+    /// ```
+    pub fn time(&self) -> Duration {
+        self.clock.now()
+    }
+
+    /// Number of callbacks pending (scheduled, not yet run nor cancelled).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use tierwheel::Scheduler;
+    ///
+    /// let mut sched = Scheduler::<()>::new();
+    /// sched.call_later(Duration::from_secs(60), |_, _| {});
+    /// assert_eq!(sched.len(), 1);
+    /// ```
+    pub fn len(&self) -> usize {
+        self.wheel.len() - usize::from(self.pass.is_some())
+    }
+
+    /// Whether no callback is pending.
+    ///
+    /// ```
+    /// use tierwheel::Scheduler;
+    ///
+    /// assert!(Scheduler::<()>::new().is_empty());
+    /// ```
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Schedules `callback` to run once `delay` has elapsed on the clock: at the first pass at
+    /// or after [`time()`](Self::time)` + delay`, rounded up to a whole tick.
+    ///
+    /// Any delay is accepted. One that reaches past the tick range, such as `Duration::MAX`,
+    /// saturates to the end of time: the callback stays pending, can be cancelled, and never
+    /// runs (unless the clock reads `Duration::MAX`).
+    ///
+    /// # Panics
+    ///
+    /// If `u32::MAX` callbacks are pending (the wheel has no key left).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use tierwheel::{ManualClock, Scheduler};
+    ///
+    /// let clock = ManualClock::new();
+    /// let mut sched = Scheduler::with_clock(clock.clone());
+    /// let h = sched.call_later(Duration::from_millis(3), |n: &mut u32, _| *n += 1);
+    /// assert_eq!(sched.when(h), Some(Duration::from_millis(3)));
+    /// let forever = sched.call_later(Duration::MAX, |_, _| unreachable!());
+    /// assert_eq!(sched.when(forever), Some(Duration::MAX));
+    ///
+    /// let mut n = 0;
+    /// clock.advance(Duration::from_millis(3));
+    /// assert_eq!(sched.run_due(&mut n), 1);
+    /// assert_eq!(sched.len(), 1);
+    /// ```
+    pub fn call_later<F>(&mut self, delay: Duration, callback: F) -> TimerHandle
+    where
+        F: FnOnce(&mut C, &mut Scheduler<C, K>) + 'static,
+    {
+        let when = self.clock.now().saturating_add(delay);
+        self.call_at(when, callback)
+    }
+
+    /// Schedules `callback` to run at `when` on the scheduler's time line (see
+    /// [`time`](Self::time)), rounded up to a whole tick.
+    ///
+    /// A time already past is due at once: it runs at the next pass, in deadline order among
+    /// the callbacks already due. Times past the tick range saturate to the end of time, as
+    /// in [`call_later`](Self::call_later).
+    ///
+    /// # Panics
+    ///
+    /// If `u32::MAX` callbacks are pending (the wheel has no key left).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use tierwheel::{ManualClock, Scheduler};
+    ///
+    /// let clock = ManualClock::new();
+    /// let mut sched = Scheduler::with_clock(clock.clone());
+    /// let mut log = Vec::new();
+    /// sched.call_at(Duration::from_secs(2), |log: &mut Vec<u32>, _| log.push(2));
+    /// sched.call_at(Duration::from_secs(1), |log: &mut Vec<u32>, _| log.push(1));
+    /// clock.set(Duration::from_secs(5)).unwrap();
+    /// sched.run_due(&mut log);
+    /// assert_eq!(log, [1, 2]);
+    /// ```
+    pub fn call_at<F>(&mut self, when: Duration, callback: F) -> TimerHandle
+    where
+        F: FnOnce(&mut C, &mut Scheduler<C, K>) + 'static,
+    {
+        let tick = self.resolution.ticks_ceil(when);
+        self.schedule(tick, Box::new(callback))
+    }
+
+    /// Schedules `callback` to run at the next pass, whatever the clock says then, behind every
+    /// callback already due: it is due at the tick the clock has reached (rounded down, where
+    /// `call_later(Duration::ZERO)` rounds up to the next tick boundary).
+    ///
+    /// Called from a running callback, it runs at the next pass, not the current one.
+    ///
+    /// # Panics
+    ///
+    /// If `u32::MAX` callbacks are pending (the wheel has no key left).
+    ///
+    /// ```
+    /// use tierwheel::{ManualClock, Scheduler};
+    ///
+    /// let mut sched = Scheduler::with_clock(ManualClock::new());
+    /// sched.call_soon(|n: &mut u32, sched| {
+    ///     *n += 1;
+    ///     sched.call_soon(|n, _| *n += 10);
+    /// });
+    /// let mut n = 0;
+    /// assert_eq!(sched.run_due(&mut n), 1);
+    /// assert_eq!(sched.run_due(&mut n), 1);
+    /// assert_eq!(n, 11);
+    /// ```
+    pub fn call_soon<F>(&mut self, callback: F) -> TimerHandle
+    where
+        F: FnOnce(&mut C, &mut Scheduler<C, K>) + 'static,
+    {
+        // Due at the tick the clock has reached: behind every callback already due, and run
+        // by the next pass whatever the clock reads then (`call_later(ZERO)` rounds up instead).
+        let tick = self.resolution.ticks_floor(self.clock.now());
+        self.schedule(tick, Box::new(callback))
+    }
+
+    fn schedule(&mut self, tick: u64, callback: Callback<C, K>) -> TimerHandle {
+        // During a pass, nothing new may sort before the fence.
+        let tick = match self.pass {
+            Some(pass) => tick.max(pass.tick),
+            None => tick,
+        };
+        TimerHandle(self.wheel.insert_at(tick, Some(callback)))
+    }
+
+    /// Cancels a pending callback. Returns `true` iff this call stopped it from running:
+    /// `false` if it has already run, is running, or was cancelled before. O(1).
+    ///
+    /// The callback is dropped at once, with everything it captured.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use tierwheel::{ManualClock, Scheduler};
+    ///
+    /// let clock = ManualClock::new();
+    /// let mut sched = Scheduler::with_clock(clock.clone());
+    /// let victim = sched.call_later(Duration::from_millis(2), |log: &mut Vec<&str>, _| {
+    ///     log.push("victim")
+    /// });
+    /// // An earlier callback of the same pass cancels it: it does not run.
+    /// sched.call_later(Duration::from_millis(1), move |log: &mut Vec<&str>, sched| {
+    ///     assert!(sched.cancel(victim));
+    ///     log.push("killer");
+    /// });
+    /// clock.advance(Duration::from_millis(5));
+    /// let mut log = Vec::new();
+    /// assert_eq!(sched.run_due(&mut log), 1);
+    /// assert_eq!(log, ["killer"]);
+    /// assert!(!sched.cancel(victim));
+    /// ```
+    pub fn cancel(&mut self, handle: TimerHandle) -> bool {
+        // Only callbacks (`Some`) ever get a handle; the fence is never named by one.
+        self.wheel.cancel(handle.0).is_some()
+    }
+
+    /// When a pending callback is due, on the scheduler's time line: the start of the tick it
+    /// runs at or after (`Duration::MAX` for the end of time). `None` once it has run or been
+    /// cancelled. O(1).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use tierwheel::{ManualClock, Resolution, Scheduler};
+    ///
+    /// let mut sched = Scheduler::<(), _>::with_clock(ManualClock::new());
+    /// let h = sched.call_later(Duration::from_micros(1500), |_, _| {});
+    /// assert_eq!(sched.when(h), Some(Duration::from_millis(2))); // rounded up to a tick
+    /// sched.cancel(h);
+    /// assert_eq!(sched.when(h), None);
+    /// ```
+    pub fn when(&self, handle: TimerHandle) -> Option<Duration> {
+        let tick = self.wheel.deadline(handle.0)?;
+        Some(self.resolution.duration(tick))
+    }
+
+    /// Whether a callback is still waiting to run. O(1).
+    ///
+    /// ```
+    /// use tierwheel::{ManualClock, Scheduler};
+    ///
+    /// let mut sched = Scheduler::with_clock(ManualClock::new());
+    /// let h = sched.call_soon(|_: &mut (), _| {});
+    /// assert!(sched.is_pending(h));
+    /// sched.run_due(&mut ());
+    /// assert!(!sched.is_pending(h));
+    /// ```
+    pub fn is_pending(&self, handle: TimerHandle) -> bool {
+        self.wheel.deadline(handle.0).is_some()
+    }
+
+    /// How long an event loop may sleep before the next callback is due: zero if one is due
+    /// now, `None` if none is pending. Never rounds down past a deadline: after sleeping
+    /// this long (or longer), [`run_due`](Self::run_due) runs at least one callback.
+    ///
+    /// Only callbacks at the end of time pending: a timeout near `Duration::MAX`. Clamp it
+    /// before handing it to a system call that takes milliseconds, and round it *up* there.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use tierwheel::{ManualClock, Scheduler};
+    ///
+    /// let clock = ManualClock::new();
+    /// let mut sched = Scheduler::<(), _>::with_clock(clock.clone());
+    /// assert_eq!(sched.next_timeout(), None);
+    /// sched.call_later(Duration::from_millis(10), |_, _| {});
+    /// clock.advance(Duration::from_micros(2500));
+    /// assert_eq!(sched.next_timeout(), Some(Duration::from_micros(7500)));
+    /// clock.advance(Duration::from_secs(1));
+    /// assert_eq!(sched.next_timeout(), Some(Duration::ZERO));
+    /// ```
+    pub fn next_timeout(&self) -> Option<Duration> {
+        if self.is_empty() {
+            return None;
+        }
+        // During a pass this may be the fence's tick: zero, which errs on the safe side.
+        let tick = self.wheel.next_deadline()?;
+        let due = self.resolution.duration(tick);
+        Some(due.saturating_sub(self.clock.now()))
+    }
+
+    /// Reads the clock once and runs every callback due by then, in order of due tick, ties
+    /// first-scheduled first. Returns how many ran.
+    ///
+    /// Callbacks scheduled while the pass runs wait for the next pass, even with zero delay,
+    /// so a callback that re-arms itself cannot keep a pass going forever. A callback cancelled
+    /// by an earlier callback of the same pass does not run. Called from inside a callback,
+    /// `run_due` does nothing and returns 0.
+    ///
+    /// # Panics
+    ///
+    /// If a callback panics, the panic propagates to the caller once the scheduler is back in
+    /// order: the panicking callback counts as run (its handle is inert), every other callback
+    /// is still pending or has run exactly once, and the next `run_due` carries on in order.
+    ///
+    /// Also if `u32::MAX` callbacks are pending: the pass needs one wheel key for its fence.
+    ///
+    /// ```
+    /// use std::panic::{catch_unwind, AssertUnwindSafe};
+    /// use std::time::Duration;
+    /// use tierwheel::{ManualClock, Scheduler};
+    ///
+    /// let clock = ManualClock::new();
+    /// let mut sched = Scheduler::with_clock(clock.clone());
+    /// sched.call_later(Duration::from_millis(1), |log: &mut Vec<u8>, _| log.push(1));
+    /// let bad = sched.call_later(Duration::from_millis(2), |_, _| panic!("bad callback"));
+    /// sched.call_later(Duration::from_millis(3), |log: &mut Vec<u8>, _| log.push(3));
+    /// clock.advance(Duration::from_millis(5));
+    ///
+    /// let mut log = Vec::new();
+    /// let result = catch_unwind(AssertUnwindSafe(|| sched.run_due(&mut log)));
+    /// assert!(result.is_err());
+    /// assert_eq!((log.as_slice(), sched.len(), sched.is_pending(bad)), (&[1][..], 1, false));
+    /// assert_eq!(sched.run_due(&mut log), 1);
+    /// assert_eq!(log, [1, 3]);
+    /// ```
+    pub fn run_due(&mut self, ctx: &mut C) -> usize {
+        if self.pass.is_some() {
+            return 0;
+        }
+        let tick = self
+            .resolution
+            .ticks_floor(self.clock.now())
+            .max(self.wheel.now());
+        if self.wheel.next_deadline().is_none_or(|next| next > tick) {
+            // Nothing due, the common wake-up of an event loop: no fence needed, only time moves.
+            let due = self.wheel.poll(tick);
+            debug_assert!(
+                due.is_none(),
+                "next_deadline is past {tick}, yet poll yields"
+            );
+            return 0;
+        }
+        let fence = self.wheel.insert_at(tick, None);
+        self.pass = Some(Pass { tick, fence });
+        let pass = PassGuard { sched: self };
+        let mut ran = 0;
+        while let Some(expired) = pass.sched.wheel.poll(tick) {
+            let Some(callback) = expired.value else {
+                debug_assert_eq!(expired.key, fence, "a second fence in the wheel");
+                break;
+            };
+            ran += 1;
+            callback(ctx, pass.sched);
+        }
+        debug_assert!(
+            pass.sched.wheel.deadline(fence).is_none(),
+            "pass to tick {tick} ended before its fence"
+        );
+        ran
+    }
+}
+
+/// Ends a pass, also when a callback unwinds out of it: removes the fence if it was not
+/// reached, so the scheduler is back in order for the caller.
+struct PassGuard<'a, C, K: Clock> {
+    sched: &'a mut Scheduler<C, K>,
+}
+
+impl<C, K: Clock> Drop for PassGuard<'_, C, K> {
+    fn drop(&mut self) {
+        if let Some(pass) = self.sched.pass.take() {
+            self.sched.wheel.cancel(pass.fence);
+        }
+    }
+}
+
+impl<C, K: Clock + fmt::Debug> fmt::Debug for Scheduler<C, K> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Scheduler")
+            .field("len", &self.len())
+            .field("clock", &self.clock)
+            .field("resolution", &self.resolution)
+            .field("tick", &self.wheel.now())
+            .finish_non_exhaustive()
+    }
+}

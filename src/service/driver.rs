@@ -1,0 +1,228 @@
+//! The driver: the one place timers are inserted, fired, freed and handed back. [`Core`] owns
+//! a [`Scheduler`] and knows nothing of threads; the driver thread ([`run`]) and
+//! [`ManualDriver`](super::ManualDriver) both step it.
+
+use super::shared::{Callback, Command, Shared, Timer};
+use super::sync::{lock, Arc};
+use super::{CallbackPanic, PanicHook, UnfiredTimer};
+use crate::clock::Clock;
+use crate::Scheduler;
+use crossbeam_utils::sync::Parker;
+use std::cell::Cell;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::time::Duration;
+
+/// The scheduler's clock: the service's time line, until shutdown sends it to the end of
+/// time so that one last pass reaches every timer.
+pub(crate) struct DriverClock {
+    shared: Arc<Shared>,
+    end_of_time: Cell<bool>,
+}
+
+impl Clock for DriverClock {
+    fn now(&self) -> Duration {
+        if self.end_of_time.get() {
+            Duration::MAX
+        } else {
+            self.shared.time()
+        }
+    }
+}
+
+/// The context every scheduler callback gets: what the driver does with a due timer.
+pub(crate) struct Driver {
+    hook: PanicHook,
+    /// Set for the last pass: claim timers and hand them back instead of running them.
+    shutting_down: bool,
+    unfired: Vec<UnfiredTimer>,
+    /// Callbacks run so far.
+    fired: usize,
+}
+
+impl Driver {
+    /// A timer's scheduler callback has come due.
+    fn due(&mut self, timer: Arc<Timer>, callback: Callback) {
+        if self.shutting_down {
+            if timer.state.claim_unfired() {
+                self.unfired.push(UnfiredTimer { timer, callback });
+                return;
+            }
+        } else if timer.state.start_firing() {
+            self.fired += 1;
+            if let Err(payload) = catch_unwind(AssertUnwindSafe(callback)) {
+                self.report(CallbackPanic {
+                    payload,
+                    deadline: timer.deadline,
+                });
+            }
+            return;
+        }
+        // A cancel won, and its Cancel command is still queued: free the callback now; the
+        // command will find a stale handle.
+        self.drop_callback(callback, timer.deadline);
+    }
+
+    /// Drops a callback that will never run. Its captures are user code too: a panicking
+    /// destructor is reported like a panicking callback.
+    fn drop_callback(&mut self, callback: Callback, deadline: Duration) {
+        if let Err(payload) = catch_unwind(AssertUnwindSafe(move || drop(callback))) {
+            self.report(CallbackPanic { payload, deadline });
+        }
+    }
+
+    fn report(&mut self, panic: CallbackPanic) {
+        let hook = &mut self.hook;
+        // A panicking hook must not take the driver down; its payload is dropped with care too.
+        if let Err(payload) = catch_unwind(AssertUnwindSafe(|| hook(panic))) {
+            let _ = catch_unwind(AssertUnwindSafe(move || drop(payload)));
+        }
+    }
+}
+
+pub(crate) struct Core {
+    sched: Scheduler<Driver, DriverClock>,
+    driver: Driver,
+    /// The commands being processed; kept between batches so its buffer is reused.
+    batch: Vec<Command>,
+}
+
+impl Core {
+    /// Must be built on the thread that steps it: the scheduler is not `Send`.
+    pub(crate) fn new(shared: Arc<Shared>, hook: PanicHook) -> Self {
+        let resolution = shared.resolution();
+        let clock = DriverClock {
+            shared,
+            end_of_time: Cell::new(false),
+        };
+        Core {
+            sched: Scheduler::with_clock_and_resolution(clock, resolution),
+            driver: Driver {
+                hook,
+                shutting_down: false,
+                unfired: Vec::new(),
+                fired: 0,
+            },
+            batch: Vec::new(),
+        }
+    }
+
+    fn shared(&self) -> &Shared {
+        &self.sched.clock().shared
+    }
+
+    /// Applies every queued command. True iff the queue is closed, in which case every command
+    /// there will ever be has been applied.
+    pub(crate) fn apply_commands(&mut self) -> bool {
+        let mut batch = std::mem::take(&mut self.batch);
+        let closed = self.shared().take_commands(&mut batch);
+        for command in batch.drain(..) {
+            self.apply(command);
+        }
+        self.batch = batch;
+        closed
+    }
+
+    fn apply(&mut self, command: Command) {
+        match command {
+            Command::Insert { timer, callback } => {
+                // Checked and inserted under the timer's lock: a cancel that finds no handle
+                // under the same lock knows this check will see it (see `Timeout::cancel`).
+                let owner = Arc::clone(&timer);
+                let mut slot = lock(&owner.handle);
+                if !timer.state.is_pending() {
+                    // Cancelled before the driver saw it: it never enters the scheduler.
+                    drop(slot);
+                    self.driver.drop_callback(callback, timer.deadline);
+                    return;
+                }
+                let deadline = timer.deadline;
+                let handle = self.sched.call_at(deadline, move |driver: &mut Driver, _| {
+                    driver.due(timer, callback)
+                });
+                *slot = Some(handle);
+            }
+            Command::Cancel(timer) => {
+                // A stale handle (the timer came due meanwhile) names nothing.
+                if let Some(handle) = lock(&timer.handle).take() {
+                    debug_assert!(timer.state.is_cancelled(), "freeing a timer no cancel won");
+                    let sched = &mut self.sched;
+                    // Dropping the callback runs user destructors.
+                    if let Err(payload) = catch_unwind(AssertUnwindSafe(|| sched.cancel(handle))) {
+                        self.driver.report(CallbackPanic {
+                            payload,
+                            deadline: timer.deadline,
+                        });
+                    }
+                }
+            }
+        }
+    }
+
+    /// Runs every callback due now; returns how many ran.
+    pub(crate) fn run_due(&mut self) -> usize {
+        let before = self.driver.fired;
+        self.sched.run_due(&mut self.driver);
+        self.driver.fired - before
+    }
+
+    /// How long the driver may sleep: zero when something is due, `None` when nothing is
+    /// pending.
+    pub(crate) fn next_timeout(&self) -> Option<Duration> {
+        self.sched.next_timeout()
+    }
+
+    pub(crate) fn pending(&self) -> usize {
+        self.sched.len()
+    }
+
+    /// After the queue has closed and its last commands are applied: claims every timer still
+    /// pending, in the order they would have fired, and hands it back. Timers a cancel won are
+    /// freed instead.
+    pub(crate) fn unfired(&mut self) -> Vec<UnfiredTimer> {
+        debug_assert!(
+            self.shared().is_closed(),
+            "handing back timers of an open service"
+        );
+        self.driver.shutting_down = true;
+        self.sched.clock().end_of_time.set(true);
+        self.sched.run_due(&mut self.driver);
+        debug_assert!(
+            self.sched.is_empty(),
+            "{} timers outlived shutdown",
+            self.sched.len()
+        );
+        std::mem::take(&mut self.driver.unfired)
+    }
+}
+
+/// The driver thread's body: apply commands, run what is due, park until the next tick or an
+/// earlier wake. Returns the timers still pending at shutdown.
+pub(crate) fn run(shared: Arc<Shared>, hook: PanicHook, parker: Parker) -> Vec<UnfiredTimer> {
+    let mut core = Core::new(shared, hook);
+    loop {
+        if core.apply_commands() {
+            return core.unfired();
+        }
+        core.run_due();
+        let timeout = core.next_timeout();
+        if timeout == Some(Duration::ZERO) {
+            continue; // already due: the clock moved on during the pass
+        }
+        let shared = core.shared();
+        let wake_tick = match timeout {
+            // Rounded up from a later reading of the clock: never before the real wake-up, so
+            // a producer never skips a wake it needed.
+            Some(timeout) => shared
+                .resolution()
+                .ticks_ceil(shared.time().saturating_add(timeout)),
+            None => u64::MAX,
+        };
+        if !shared.plan_park(wake_tick) {
+            continue;
+        }
+        match timeout {
+            Some(timeout) => parker.park_timeout(timeout),
+            None => parker.park(),
+        }
+    }
+}

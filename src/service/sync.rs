@@ -1,0 +1,19 @@
+//! Every synchronisation primitive the service uses, from `std` normally and from `loom` under
+//! `cfg(loom)`, so the loom models check the very code the service runs.
+
+#[cfg(loom)]
+pub(crate) use loom::sync::{
+    atomic::{AtomicU8, Ordering},
+    Arc, Mutex, MutexGuard,
+};
+#[cfg(not(loom))]
+pub(crate) use std::sync::{
+    atomic::{AtomicU8, Ordering},
+    Arc, Mutex, MutexGuard,
+};
+
+/// Locks `mutex`, ignoring poison: no code holding a service lock runs user code or panics, so a
+/// poisoned lock can only come from a panic outside the protected section.
+pub(crate) fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(|poison| poison.into_inner())
+}

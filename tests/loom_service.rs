@@ -1,0 +1,138 @@
+//! loom models of the service's races, on the very code the service runs (its `sync` module
+//! switches to loom under `cfg(loom)`); the driver is a `ManualDriver` stepped by the model's
+//! main thread. Run:
+//!
+//! ```text
+//! RUSTFLAGS="--cfg loom" LOOM_MAX_PREEMPTIONS=2 \
+//!     cargo test --release --target-dir target/loom --test loom_service
+//! ```
+#![cfg(loom)]
+
+use loom::sync::atomic::{AtomicUsize, Ordering};
+use loom::sync::Arc;
+use loom::thread;
+use std::time::Duration;
+use tierwheel::service::{Timeout, TimerService, TimerStatus};
+
+/// A timer due at once whose callback counts its runs.
+fn counted(handle: &tierwheel::service::Handle) -> (Timeout, Arc<AtomicUsize>) {
+    let ran = Arc::new(AtomicUsize::new(0));
+    let r = Arc::clone(&ran);
+    let timeout = handle
+        .call_at(Duration::ZERO, move || {
+            r.fetch_add(1, Ordering::SeqCst);
+        })
+        .unwrap();
+    (timeout, ran)
+}
+
+#[test]
+fn cancel_vs_fire() {
+    loom::model(|| {
+        let mut driver = TimerService::builder().build_manual();
+        let (timeout, ran) = counted(&driver.handle());
+        let racer = timeout.clone();
+        let cancel = thread::spawn(move || racer.cancel());
+        driver.run_until(Duration::ZERO);
+        let won = cancel.join().unwrap();
+        let ran = ran.load(Ordering::SeqCst);
+        assert_eq!(usize::from(won) + ran, 1, "won {won}, ran {ran}");
+        assert_eq!(timeout.is_cancelled(), won);
+        assert_eq!(timeout.is_expired(), ran == 1);
+        // A winning cancel is freed by the driver's next pass, not at the deadline.
+        assert_eq!(driver.pending(), 0);
+    });
+}
+
+/// The driver applying a timer's insert races a cancel of it; the timer is far from due, so a
+/// cancelled timer left in the scheduler would show as pending.
+#[test]
+fn cancel_vs_insert_frees_at_once() {
+    loom::model(|| {
+        let mut driver = TimerService::builder().build_manual();
+        let timeout = driver
+            .handle()
+            .call_at(Duration::from_secs(1), || {})
+            .unwrap();
+        let racer = timeout.clone();
+        let cancel = thread::spawn(move || racer.cancel());
+        let during = driver.pending();
+        assert!(during <= 1);
+        assert!(cancel.join().unwrap());
+        assert_eq!(driver.pending(), 0, "a cancelled timer outlived the cancel");
+    });
+}
+
+#[test]
+fn cancel_vs_cancel() {
+    loom::model(|| {
+        let mut driver = TimerService::builder().build_manual();
+        let (timeout, ran) = counted(&driver.handle());
+        let cancels: Vec<_> = (0..2)
+            .map(|_| {
+                let racer = timeout.clone();
+                thread::spawn(move || racer.cancel())
+            })
+            .collect();
+        let wins: usize = cancels
+            .into_iter()
+            .map(|c| usize::from(c.join().unwrap()))
+            .sum();
+        assert_eq!(wins, 1);
+        driver.run_until(Duration::ZERO);
+        assert_eq!(ran.load(Ordering::SeqCst), 0);
+        assert_eq!(driver.pending(), 0);
+    });
+}
+
+#[test]
+fn cancel_vs_fire_vs_cancel() {
+    loom::model(|| {
+        let mut driver = TimerService::builder().build_manual();
+        let (timeout, ran) = counted(&driver.handle());
+        let cancels: Vec<_> = (0..2)
+            .map(|_| {
+                let racer = timeout.clone();
+                thread::spawn(move || racer.cancel())
+            })
+            .collect();
+        driver.run_until(Duration::ZERO);
+        let wins: usize = cancels
+            .into_iter()
+            .map(|c| usize::from(c.join().unwrap()))
+            .sum();
+        assert_eq!(wins + ran.load(Ordering::SeqCst), 1);
+        assert_eq!(driver.pending(), 0);
+    });
+}
+
+#[test]
+fn cancel_vs_shutdown() {
+    loom::model(|| {
+        let driver = TimerService::builder().build_manual();
+        let handle = driver.handle();
+        let ran = Arc::new(AtomicUsize::new(0));
+        let r = Arc::clone(&ran);
+        let timeout = handle
+            .call_at(Duration::from_secs(1), move || {
+                r.fetch_add(1, Ordering::SeqCst);
+            })
+            .unwrap();
+        let racer = timeout.clone();
+        let cancel = thread::spawn(move || racer.cancel());
+        // A late scheduler: refused after shutdown, taken before it; never lost.
+        let late_handle = handle.clone();
+        let late = thread::spawn(move || late_handle.call_at(Duration::from_secs(2), || {}));
+        let unfired = driver.shutdown();
+        let won = cancel.join().unwrap();
+        let late = late.join().unwrap();
+        let handed_back = unfired.len();
+        assert_eq!(timeout.status() == TimerStatus::Unfired, !won);
+        assert_eq!(handed_back, usize::from(!won) + usize::from(late.is_ok()));
+        if let Ok(late) = late {
+            assert_eq!(late.status(), TimerStatus::Unfired);
+        }
+        assert!(handle.call_at(Duration::ZERO, || {}).is_err());
+        assert_eq!(ran.load(Ordering::SeqCst), 0);
+    });
+}

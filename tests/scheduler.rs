@@ -1,0 +1,403 @@
+//! Integration tests of `Scheduler`, `ManualClock` and `Resolution`, through the public API only.
+//! Time comes from a `ManualClock`; nothing sleeps.
+
+use std::cell::RefCell;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::rc::Rc;
+use std::sync::mpsc;
+use std::thread;
+use std::time::Duration;
+
+use tierwheel::{Clock, ManualClock, MonotonicClock, Resolution, Scheduler, TimerHandle};
+
+type Log = Vec<&'static str>;
+
+fn ms(n: u64) -> Duration {
+    Duration::from_millis(n)
+}
+
+fn manual(resolution: Resolution) -> (ManualClock, Scheduler<Log, ManualClock>) {
+    let clock = ManualClock::new();
+    let sched = Scheduler::with_clock_and_resolution(clock.clone(), resolution);
+    (clock, sched)
+}
+
+const DAY: Duration = Duration::from_secs(86_400);
+const YEAR: Duration = Duration::from_secs(365 * 86_400 + 86_400 / 4);
+
+/// Long delays run exactly at their time at both resolutions: not a tick early, not a tick late.
+#[test]
+fn long_delays_run_on_time() {
+    let delays = [DAY + ms(1), 3 * YEAR, 100 * YEAR];
+    for resolution in [Resolution::MILLISECOND, Resolution::MICROSECOND] {
+        for delay in delays {
+            let (clock, mut sched) = manual(resolution);
+            clock.advance(Duration::from_nanos(123_456)); // off the tick grid
+            let start = sched.time();
+            let h = sched.call_later(delay, |log, _| log.push("ran"));
+            let when = sched.when(h).unwrap();
+            assert!(
+                when >= start + delay,
+                "{delay:?} at {resolution:?}: due {when:?} early"
+            );
+            assert!(when < start + delay + resolution.tick());
+            assert_eq!(sched.next_timeout(), Some(when - start));
+
+            let mut log = Log::new();
+            clock.set(when - Duration::from_nanos(1)).unwrap();
+            assert_eq!(sched.run_due(&mut log), 0, "{delay:?} at {resolution:?}");
+            assert_eq!(sched.next_timeout(), Some(Duration::from_nanos(1)));
+            clock.advance(Duration::from_nanos(1));
+            assert_eq!(sched.run_due(&mut log), 1, "{delay:?} at {resolution:?}");
+            assert_eq!(log, ["ran"]);
+            assert!(sched.is_empty());
+        }
+    }
+}
+
+/// `Duration::MAX`, and delays past the tick range, saturate to the end of time: accepted,
+/// pending, cancellable, never run by any clock reading `ManualClock` can reach.
+#[test]
+fn delays_past_the_tick_range_saturate_to_the_end_of_time() {
+    for resolution in [
+        Resolution::MILLISECOND,
+        Resolution::MICROSECOND,
+        Resolution::NANOSECOND,
+    ] {
+        let (clock, mut sched) = manual(resolution);
+        let beyond = resolution.duration(u64::MAX - 1) + resolution.tick();
+        let forever = sched.call_later(Duration::MAX, |log, _| log.push("max"));
+        let also = sched.call_at(beyond, |log, _| log.push("beyond"));
+        let secs = sched.call_later(Duration::from_secs(u64::MAX), |log, _| log.push("secs"));
+        for h in [forever, also, secs] {
+            assert_eq!(sched.when(h), Some(Duration::MAX), "{resolution:?}");
+        }
+        clock.advance(Duration::MAX); // saturates at u64::MAX ns, about 584 years
+        let mut log = Log::new();
+        assert_eq!(sched.run_due(&mut log), 0, "{resolution:?}");
+        assert_eq!(sched.len(), 3);
+        assert!(sched.next_timeout().unwrap() > Duration::from_secs(u64::MAX / 2));
+        assert!(sched.cancel(forever));
+        assert_eq!(sched.len(), 2);
+    }
+}
+
+/// A clock that reads `Duration::MAX` has reached the end of time: callbacks there run too.
+#[test]
+fn the_end_of_time_comes_only_at_duration_max() {
+    struct Shared(Rc<RefCell<Duration>>);
+    impl Clock for Shared {
+        fn now(&self) -> Duration {
+            *self.0.borrow()
+        }
+    }
+    let now = Rc::new(RefCell::new(Duration::ZERO));
+    let mut sched = Scheduler::with_clock(Shared(now.clone()));
+    sched.call_later(Duration::MAX, |log: &mut Log, sched| {
+        log.push("end");
+        sched.call_soon(|log, _| log.push("after the end"));
+    });
+    let mut log = Log::new();
+    *now.borrow_mut() = Duration::MAX - Duration::from_nanos(1);
+    assert_eq!(sched.run_due(&mut log), 0);
+    *now.borrow_mut() = Duration::MAX;
+    assert_eq!(sched.next_timeout(), Some(Duration::ZERO));
+    assert_eq!(sched.run_due(&mut log), 1);
+    assert_eq!(sched.run_due(&mut log), 1);
+    assert_eq!(log, ["end", "after the end"]);
+}
+
+#[test]
+fn ties_run_first_scheduled_first() {
+    let (clock, mut sched) = manual(Resolution::MILLISECOND);
+    sched.call_later(ms(5), |log, _| log.push("a"));
+    sched.call_at(ms(5), |log, _| log.push("b"));
+    // 4.2 ms rounds up to the same tick as 5 ms: scheduled later, runs later.
+    sched.call_later(Duration::from_micros(4200), |log, _| log.push("c"));
+    sched.call_later(ms(4), |log, _| log.push("first"));
+    clock.advance(ms(5));
+    let mut log = Log::new();
+    assert_eq!(sched.run_due(&mut log), 4);
+    assert_eq!(log, ["first", "a", "b", "c"]);
+}
+
+#[test]
+fn callbacks_scheduled_during_a_pass_wait_for_the_next_pass() {
+    let (clock, mut sched) = manual(Resolution::MILLISECOND);
+    sched.call_later(ms(1), |log, sched| {
+        log.push("outer");
+        sched.call_soon(|log, _| log.push("soon"));
+        sched.call_later(Duration::ZERO, |log, _| log.push("zero"));
+        sched.call_at(Duration::ZERO, |log, _| log.push("past"));
+    });
+    sched.call_later(ms(2), |log, _| log.push("already due"));
+    clock.advance(ms(3));
+    let mut log = Log::new();
+    assert_eq!(sched.run_due(&mut log), 2);
+    assert_eq!(log, ["outer", "already due"]);
+    assert_eq!(sched.next_timeout(), Some(Duration::ZERO));
+    assert_eq!(sched.run_due(&mut log), 3);
+    assert_eq!(log, ["outer", "already due", "soon", "zero", "past"]);
+}
+
+#[test]
+fn a_callback_that_re_arms_itself_at_zero_delay_does_not_livelock() {
+    fn again(n: &mut u32, sched: &mut Scheduler<u32, ManualClock>) {
+        *n += 1;
+        sched.call_soon(again);
+    }
+    let mut sched = Scheduler::with_clock(ManualClock::new());
+    sched.call_soon(again);
+    let mut n = 0;
+    for pass in 1..=100 {
+        assert_eq!(sched.run_due(&mut n), 1);
+        assert_eq!(n, pass);
+    }
+    assert_eq!(sched.len(), 1);
+}
+
+#[test]
+fn a_callback_cancelled_earlier_in_the_pass_does_not_run() {
+    let (clock, mut sched) = manual(Resolution::MILLISECOND);
+    let victim: Rc<RefCell<Option<TimerHandle>>> = Rc::default();
+    let target = victim.clone();
+    sched.call_later(ms(1), move |log, sched| {
+        let h = target.borrow().unwrap();
+        assert!(sched.is_pending(h));
+        assert!(sched.cancel(h), "the cancel that stops it returns true");
+        assert!(!sched.cancel(h));
+        log.push("killer");
+    });
+    *victim.borrow_mut() = Some(sched.call_later(ms(1), |log, _| log.push("victim")));
+    sched.call_later(ms(1), |log, _| log.push("bystander"));
+    clock.advance(ms(1));
+    let mut log = Log::new();
+    assert_eq!(sched.run_due(&mut log), 2);
+    assert_eq!(log, ["killer", "bystander"]);
+}
+
+#[test]
+fn a_callback_cannot_cancel_itself_nor_a_callback_that_already_ran() {
+    let (clock, mut sched) = manual(Resolution::MILLISECOND);
+    let handles: Rc<RefCell<Vec<TimerHandle>>> = Rc::default();
+    let seen = handles.clone();
+    let first = sched.call_later(ms(1), |log, _| log.push("first"));
+    let second = sched.call_later(ms(1), move |log, sched| {
+        let hs = seen.borrow();
+        log.push(if sched.cancel(hs[0]) {
+            "cancelled first"
+        } else {
+            "first ran"
+        });
+        log.push(if sched.cancel(hs[1]) {
+            "cancelled self"
+        } else {
+            "self running"
+        });
+        assert_eq!(sched.len(), 0);
+    });
+    handles.borrow_mut().extend([first, second]);
+    clock.advance(ms(1));
+    let mut log = Log::new();
+    sched.run_due(&mut log);
+    assert_eq!(log, ["first", "first ran", "self running"]);
+}
+
+#[test]
+fn run_due_inside_a_callback_does_nothing() {
+    let mut sched = Scheduler::with_clock(ManualClock::new());
+    sched.call_soon(|log: &mut Log, sched| {
+        log.push("outer");
+        assert_eq!(sched.run_due(log), 0);
+    });
+    sched.call_soon(|log: &mut Log, _| log.push("second"));
+    let mut log = Log::new();
+    assert_eq!(sched.run_due(&mut log), 2);
+    assert_eq!(log, ["outer", "second"]);
+}
+
+/// The scheduler stays consistent when a callback panics: the panic reaches the caller, the
+/// panicking callback counts as run, the others run exactly once, in order, later.
+#[test]
+fn a_panicking_callback_leaves_the_scheduler_consistent() {
+    let (clock, mut sched) = manual(Resolution::MILLISECOND);
+    let mut handles = Vec::new();
+    for (i, name) in ["a", "b", "boom", "c", "d"].into_iter().enumerate() {
+        let h = sched.call_later(ms(i as u64 + 1), move |log: &mut Log, sched| {
+            log.push(name);
+            if name == "b" {
+                sched.call_soon(|log, _| log.push("scheduled by b"));
+            }
+            if name == "boom" {
+                panic!("boom");
+            }
+        });
+        handles.push(h);
+    }
+    sched.call_later(ms(100), |log, _| log.push("later"));
+    clock.advance(ms(10));
+
+    let mut log = Log::new();
+    let result = catch_unwind(AssertUnwindSafe(|| sched.run_due(&mut log)));
+    let payload = result.unwrap_err();
+    assert_eq!(payload.downcast_ref::<&str>(), Some(&"boom"));
+    assert_eq!(log, ["a", "b", "boom"]);
+    assert!(
+        !sched.is_pending(handles[2]),
+        "the panicking callback counts as run"
+    );
+    assert!(!sched.cancel(handles[2]));
+    assert!(sched.is_pending(handles[3]) && sched.is_pending(handles[4]));
+    assert_eq!(sched.len(), 4, "c, d, scheduled by b, later");
+    assert_eq!(sched.next_timeout(), Some(Duration::ZERO));
+
+    // A new callback scheduled between the passes goes behind those already due.
+    sched.call_soon(|log, _| log.push("soon"));
+    assert_eq!(sched.run_due(&mut log), 4);
+    assert_eq!(log, ["a", "b", "boom", "c", "d", "scheduled by b", "soon"]);
+    assert_eq!(sched.next_timeout(), Some(ms(90)));
+    clock.advance(ms(90));
+    assert_eq!(sched.run_due(&mut log), 1);
+    assert!(sched.is_empty());
+}
+
+#[test]
+fn handles_stay_inert_after_their_storage_is_reused() {
+    let (clock, mut sched) = manual(Resolution::MILLISECOND);
+    let old = sched.call_later(ms(1), |log, _| log.push("old"));
+    assert!(sched.cancel(old));
+    let new = sched.call_later(ms(1), |log, _| log.push("new"));
+    assert_ne!(old, new);
+    assert!(!sched.cancel(old));
+    assert_eq!(sched.when(old), None);
+    assert!(!sched.is_pending(old));
+    clock.advance(ms(1));
+    let mut log = Log::new();
+    sched.run_due(&mut log);
+    assert_eq!(log, ["new"]);
+    assert!(!sched.is_pending(new));
+}
+
+#[test]
+fn next_timeout_never_rounds_down_past_a_deadline() {
+    for resolution in [Resolution::MILLISECOND, Resolution::from_nanos(7).unwrap()] {
+        let (clock, mut sched) = manual(resolution);
+        let mut log = Log::new();
+        for delay_ns in [1, 6, 7, 8, 999_999, 1_000_000, 1_000_001, 2_500_000] {
+            clock.advance(Duration::from_nanos(333));
+            sched.call_later(Duration::from_nanos(delay_ns), |log, _| log.push("x"));
+            let timeout = sched.next_timeout().unwrap();
+            assert!(timeout >= Duration::from_nanos(delay_ns), "{resolution:?}");
+            if let Some(short) = timeout.checked_sub(Duration::from_nanos(1)) {
+                clock.advance(short);
+                assert_eq!(sched.run_due(&mut log), 0, "{resolution:?} {delay_ns}");
+                clock.advance(Duration::from_nanos(1));
+            }
+            assert_eq!(sched.run_due(&mut log), 1, "{resolution:?} {delay_ns}");
+        }
+    }
+}
+
+#[test]
+fn call_at_in_the_past_runs_at_the_next_pass_in_deadline_order() {
+    let (clock, mut sched) = manual(Resolution::MILLISECOND);
+    clock.advance(ms(10));
+    sched.call_at(ms(9), |log, _| log.push("at 9"));
+    sched.call_at(ms(3), |log, _| log.push("at 3"));
+    let mut log = Log::new();
+    assert_eq!(sched.next_timeout(), Some(Duration::ZERO));
+    assert_eq!(sched.run_due(&mut log), 2);
+    assert_eq!(log, ["at 3", "at 9"]);
+}
+
+#[test]
+fn the_context_is_the_callers() {
+    struct Server {
+        requests: u32,
+        timeouts: Vec<u32>,
+    }
+    let clock = ManualClock::new();
+    let mut sched = Scheduler::with_clock(clock.clone());
+    for id in 0..3 {
+        sched.call_later(ms(u64::from(id) * 10), move |s: &mut Server, _| {
+            s.requests += 1;
+            s.timeouts.push(id);
+        });
+    }
+    let mut server = Server {
+        requests: 0,
+        timeouts: vec![],
+    };
+    clock.advance(ms(15));
+    sched.run_due(&mut server);
+    assert_eq!(
+        (server.requests, server.timeouts.as_slice()),
+        (2, &[0, 1][..])
+    );
+}
+
+#[test]
+fn callbacks_and_their_captures_drop_when_cancelled_or_dropped() {
+    let token = Rc::new(());
+    let (_clock, mut sched) = manual(Resolution::MILLISECOND);
+    let held = token.clone();
+    let h = sched.call_later(ms(1), move |_, _| drop(held));
+    let held = token.clone();
+    sched.call_later(ms(2), move |_, _| drop(held));
+    assert_eq!(Rc::strong_count(&token), 3);
+    sched.cancel(h);
+    assert_eq!(Rc::strong_count(&token), 2);
+    drop(sched);
+    assert_eq!(Rc::strong_count(&token), 1);
+}
+
+#[test]
+fn manual_clock_is_shared_across_clones_and_threads() {
+    fn assert_send_sync<T: Send + Sync + Clone>() {}
+    assert_send_sync::<ManualClock>();
+
+    let clock = ManualClock::new();
+    let (tx, rx) = mpsc::channel();
+    let handles: Vec<_> = (0..4)
+        .map(|_| {
+            let clock = clock.clone();
+            let tx = tx.clone();
+            thread::spawn(move || {
+                for _ in 0..1000 {
+                    clock.advance(Duration::from_micros(1));
+                }
+                tx.send(()).unwrap();
+            })
+        })
+        .collect();
+    for _ in 0..4 {
+        rx.recv_timeout(Duration::from_secs(60))
+            .expect("advancing threads finish");
+    }
+    handles.into_iter().for_each(|h| h.join().unwrap());
+    assert_eq!(clock.now(), ms(4));
+}
+
+#[test]
+fn manual_clock_refuses_to_go_backwards_and_saturates() {
+    let clock = ManualClock::starting_at(ms(10));
+    assert_eq!(clock.set(ms(10)), Ok(()));
+    let err = clock.set(ms(9)).unwrap_err();
+    assert_eq!((err.now, err.requested), (ms(10), ms(9)));
+    assert_eq!(clock.now(), ms(10));
+    clock.set(Duration::MAX).unwrap();
+    assert_eq!(clock.now(), Duration::from_nanos(u64::MAX));
+    clock.advance(ms(1));
+    assert_eq!(clock.now(), Duration::from_nanos(u64::MAX));
+}
+
+#[test]
+fn monotonic_clock_drives_a_scheduler() {
+    let clock = MonotonicClock::new();
+    assert!(clock.now() <= clock.now());
+    let mut sched = Scheduler::new();
+    sched.call_soon(|n: &mut u32, _| *n += 1);
+    let mut n = 0;
+    assert_eq!(sched.run_due(&mut n), 1);
+    assert!(sched.time() < Duration::from_secs(3600));
+}
