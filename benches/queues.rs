@@ -47,6 +47,7 @@ fn connections<S: Subject>(group: &mut BenchmarkGroup<'_, WallTime>, n: usize, r
             table.run(steps);
             start.elapsed()
         });
+        table.finish();
     });
 }
 

@@ -25,7 +25,7 @@ for workload in ["timeouts", "fire", "insert", "reschedule", "spread"]:
                     medians[(name, int(n))] = json.load(f)["median"]["point_estimate"]
     sizes = sorted({n for _, n in medians})
     names = [i for i in order if any(k[0] == i for k in medians)]
-    print(f"\n### {workload} (median ns per op; in brackets: x the wheel's time)\n")
+    print(f"\n#### {workload} (median ns per op; in brackets: x the wheel's time)\n")
     print("| implementation | " + " | ".join(f"{n:,}" for n in sizes) + " |")
     print("|---|" + "---:|" * len(sizes))
     for name in names:

@@ -188,3 +188,27 @@ fn ties_fire_first_in_first_out_everywhere() {
     assert_eq!(ties(IndexedHeap::new()), expected);
     assert_eq!(ties(BTreeQueue::new()), expected);
 }
+
+#[test]
+fn mass_cancellation_and_rebuild_keep_the_sequence() {
+    // Cancelling most of a large heap makes the lazy heap rebuild; the survivors must still
+    // fire in (deadline, insertion) order, like everywhere else.
+    fn survivors<Q: TimerQueue<u64>>(mut queue: Q) -> Vec<u64> {
+        let mut rng = SplitMix64::new(99);
+        let keys: Vec<_> = (0..2_000)
+            .map(|i| queue.insert_at(rng.below(300), i))
+            .collect();
+        for (i, key) in keys.iter().enumerate() {
+            if i % 5 != 0 {
+                assert_eq!(queue.cancel(*key), Some(i as u64));
+            }
+        }
+        assert_eq!(queue.len(), 400);
+        std::iter::from_fn(|| queue.poll(300)).collect()
+    }
+    let expected = survivors(TimerWheel::new());
+    assert_eq!(expected.len(), 400);
+    assert_eq!(survivors(LazyBinaryHeap::new()), expected);
+    assert_eq!(survivors(IndexedHeap::new()), expected);
+    assert_eq!(survivors(BTreeQueue::new()), expected);
+}
