@@ -16,7 +16,6 @@ use std::time::{Duration, Instant};
 use clap::{Parser, ValueEnum};
 use indicatif::{ProgressBar, ProgressStyle};
 use plotters::prelude::*;
-use stats_alloc::{StatsAlloc, INSTRUMENTED_SYSTEM};
 use tierwheel::baseline::{BTreeQueue, IndexedHeap, LazyBinaryHeap};
 use tierwheel::TimerWheel;
 
@@ -26,13 +25,15 @@ mod support {
 }
 use support::workloads::{self, Connections, HashWheel, Nexus, Subject, TokioDelayQueue};
 
+#[path = "support/counting_alloc.rs"]
+mod counting_alloc;
+
 #[global_allocator]
-static ALLOCATOR: &StatsAlloc<std::alloc::System> = &INSTRUMENTED_SYSTEM;
+static ALLOCATOR: counting_alloc::CountingAlloc = counting_alloc::CountingAlloc;
 
 /// Heap bytes currently allocated by the whole process.
 fn live_bytes() -> isize {
-    let stats = ALLOCATOR.stats();
-    stats.bytes_allocated as isize - stats.bytes_deallocated as isize + stats.bytes_reallocated
+    counting_alloc::live_bytes() as isize
 }
 
 #[derive(Copy, Clone, Debug, PartialEq, Eq, ValueEnum)]
