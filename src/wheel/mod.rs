@@ -376,8 +376,8 @@ impl<T> TimerWheel<T> {
     /// The smallest effective deadline of any pending timer: the tick at which
     /// [`poll`](Self::poll) will next yield one. Exact, never the start of a coarse slot.
     ///
-    /// O(levels) when the earliest timer is within 64 ticks of `now()`, or when the earliest
-    /// timer placed in the first occupied slot is still there; otherwise it walks that one slot.
+    /// O(levels): the first occupied slot caches its earliest deadline, and the operations that
+    /// could make that stale (a cancel or reschedule of it, a `poll`) refresh it first.
     ///
     /// ```
     /// let mut wheel = tierwheel::TimerWheel::new();
@@ -439,7 +439,9 @@ impl<T> TimerWheel<T> {
                     break;
                 }
                 self.now = tick;
-                return Some(self.pop(slot));
+                let expired = self.pop(slot);
+                self.refresh_front();
+                return Some(expired);
             }
             let Some(level) = (1..LEVELS).find(|&level| self.occupied[level] != 0) else {
                 break;
@@ -457,7 +459,9 @@ impl<T> TimerWheel<T> {
                 let entry = slot.earliest_entry;
                 self.slots[level * SLOTS + slot_index].clear(&mut self.pool);
                 self.occupied[level] &= !(1 << slot_index);
-                return Some(self.expire(entry));
+                let expired = self.expire(entry);
+                self.refresh_front();
+                return Some(expired);
             }
             // Time reaches the slot: its timers move to finer levels before anything else
             // can be placed behind them there.
@@ -465,6 +469,7 @@ impl<T> TimerWheel<T> {
             self.cascade(level, slot_index);
         }
         self.now = target;
+        self.refresh_front();
         None
     }
 
@@ -540,9 +545,68 @@ impl<T> TimerWheel<T> {
         if slot.live == 0 {
             slot.clear(&mut self.pool);
             self.occupied[level] &= !(1 << slot_index);
+            self.refresh_front();
         } else if slot.should_compact() {
             self.compact(level, slot_index);
+        } else {
+            let earliest = slot.earliest_entry;
+            if self.is_front(level, slot_index) && !is_live(&self.stamps, earliest) {
+                // The cancelled timer was the earliest of the slot `next_deadline` reads.
+                self.refresh_front();
+            }
         }
+    }
+
+    /// Whether `slot_index` of coarse `level` is the first occupied slot of the wheel.
+    #[inline]
+    fn is_front(&self, level: usize, slot_index: usize) -> bool {
+        level > 0
+            && self.occupied[level].trailing_zeros() as usize == slot_index
+            && self.occupied[..level].iter().all(|&bits| bits == 0)
+    }
+
+    /// Makes the cached earliest deadline of the first occupied coarse slot exact again, if
+    /// level 0 is empty and a cancel made it stale, so `next_deadline` stays O(levels). A slot
+    /// whose deadlines arrived in order only drops the tombstones at its head (each once); any
+    /// other slot is walked, which a random cancel causes with probability one in the slot's
+    /// size, so O(1) expected.
+    #[cold]
+    fn refresh_front(&mut self) {
+        if self.occupied[0] != 0 {
+            return;
+        }
+        let Some(level) = (1..LEVELS).find(|&level| self.occupied[level] != 0) else {
+            return;
+        };
+        let slot_index = self.occupied[level].trailing_zeros() as usize;
+        let start = slot_start(self.now, level, slot_index);
+        let slot = &mut self.slots[level * SLOTS + slot_index];
+        if is_live(&self.stamps, slot.earliest_entry) {
+            return;
+        }
+        let earliest = if slot.in_order {
+            while let Some(entry) = slot.front(&self.pool) {
+                if is_live(&self.stamps, entry) {
+                    break;
+                }
+                slot.pop_front(&mut self.pool);
+            }
+            slot.front(&self.pool)
+                .map(|entry| (deadline_of(&self.slab, entry, level, start), entry))
+        } else {
+            let mut earliest: Option<(u64, SlotEntry)> = None;
+            slot.for_each(&self.pool, |entry| {
+                if is_live(&self.stamps, entry) {
+                    let deadline = deadline_of(&self.slab, entry, level, start);
+                    if earliest.is_none_or(|(e, _)| deadline < e) {
+                        earliest = Some((deadline, entry));
+                    }
+                }
+            });
+            earliest
+        };
+        let (deadline, entry) = earliest.expect("an occupied slot has a live timer");
+        (slot.earliest, slot.earliest_entry) = (deadline, entry);
     }
 
     /// Drops the tombstones of a slot, keeping order, and recomputes its earliest deadline.
@@ -644,28 +708,27 @@ impl<T> TimerWheel<T> {
     #[cold]
     fn restamp(&mut self) {
         let mut stamp = 0;
-        let stamps = &mut self.stamps;
-        for slot in self.slots.iter_mut() {
+        let (now, slab, stamps) = (self.now, &self.slab, &mut self.stamps);
+        for (at, slot) in self.slots.iter_mut().enumerate() {
+            let (level, slot_index) = (at / SLOTS, at % SLOTS);
+            let start = slot_start(now, level, slot_index);
             let live_count = slot.live;
-            let (earliest, earliest_entry) = (slot.earliest, slot.earliest_entry);
             let mut restamped = Slot::default();
             slot.drain(&mut self.pool, |pool, mut entry| {
                 if !is_live(stamps, entry) {
                     return;
                 }
-                let was_earliest = entry == earliest_entry;
                 stamps[entry.index as usize] = stamp;
                 entry.stamp = stamp;
                 stamp += 1;
-                // Only which reference is earliest matters to `push`, not the deadlines.
-                restamped.push(pool, entry, if was_earliest { 0 } else { u64::MAX });
+                let deadline = if level == 0 {
+                    start
+                } else {
+                    deadline_of(slab, entry, level, start)
+                };
+                restamped.push(pool, entry, deadline);
             });
             debug_assert_eq!(restamped.live, live_count, "restamp lost or found timers");
-            // A tombstone as earliest leaves the reference unset: the cached value is a bound.
-            if restamped.earliest_entry == slot::NO_ENTRY || restamped.earliest != 0 {
-                restamped.earliest_entry = slot::NO_ENTRY;
-            }
-            restamped.earliest = earliest;
             *slot = restamped;
         }
         assert!(

@@ -111,6 +111,11 @@ pub(crate) struct Slot {
     /// live; a lower bound after.
     pub(crate) earliest: u64,
     pub(crate) earliest_entry: SlotEntry,
+    /// Effective deadline of the last reference pushed, in ticks.
+    latest: u64,
+    /// Whether references were pushed in deadline order (each at or after the one before),
+    /// so the first live reference is the earliest.
+    pub(crate) in_order: bool,
 }
 
 impl Default for Slot {
@@ -124,6 +129,8 @@ impl Default for Slot {
             live: 0,
             earliest: u64::MAX,
             earliest_entry: NO_ENTRY,
+            latest: 0,
+            in_order: true,
         }
     }
 }
@@ -158,6 +165,8 @@ impl Slot {
             self.earliest = deadline;
             self.earliest_entry = entry;
         }
+        self.in_order &= deadline >= self.latest;
+        self.latest = deadline;
     }
 
     #[inline]
@@ -169,6 +178,11 @@ impl Slot {
             pool.chunks[self.last as usize].next = chunk;
         }
         (self.last, self.tail) = (chunk, 0);
+    }
+
+    /// The first unconsumed reference, live or not.
+    pub(crate) fn front(&self, pool: &Pool) -> Option<SlotEntry> {
+        (self.len > 0).then(|| pool.chunks[self.first as usize].refs[self.head as usize])
     }
 
     /// Consumes and returns the first reference, live or not.

@@ -257,3 +257,57 @@ fn bookkeeping_per_timer() {
     assert_eq!(per_timer - std::mem::size_of::<u64>(), 32);
     assert_eq!(std::mem::size_of::<crate::slab::TimerKey>(), 8);
 }
+
+/// Whether the first occupied coarse slot (when level 0 is empty) caches a live earliest
+/// reference, so `next_deadline` answers without walking it.
+fn front_cache_is_live<T>(wheel: &TimerWheel<T>) -> bool {
+    if wheel.occupied[0] != 0 {
+        return true;
+    }
+    let Some(level) = (1..LEVELS).find(|&level| wheel.occupied[level] != 0) else {
+        return true;
+    };
+    let slot = &wheel.slots[level * SLOTS + wheel.occupied[level].trailing_zeros() as usize];
+    wheel.is_live(slot.earliest_entry)
+}
+
+#[test]
+fn cancelling_the_earliest_in_order_trims_the_front_slot() {
+    // Fixed request timeouts answered in order: every cancel hits the earliest timer.
+    let mut wheel = TimerWheel::new();
+    let keys: Vec<_> = (0..5_000u64)
+        .map(|i| wheel.insert_at(100_000 + i, i))
+        .collect();
+    for (i, &key) in keys.iter().enumerate().take(4_999) {
+        wheel.cancel(key);
+        assert!(front_cache_is_live(&wheel), "after cancel {i}");
+        assert_eq!(wheel.next_deadline(), Some(100_001 + i as u64));
+    }
+    let level = level_of(0, 104_999);
+    let slot = &wheel.slots[level * SLOTS + slot_of(104_999, level)];
+    assert!(
+        slot.len() <= 2 * slot::CHUNK,
+        "tombstones kept at the head: {}",
+        slot.len()
+    );
+}
+
+#[test]
+fn the_front_slot_cache_stays_live_under_random_cancels_and_polls() {
+    let mut rng = Rng(11);
+    let mut wheel = TimerWheel::new();
+    let mut keys: Vec<_> = (0..3_000u32)
+        .map(|i| wheel.insert_at(5_000 + rng.below(20_000), i))
+        .collect();
+    while !keys.is_empty() {
+        let at = rng.below(keys.len() as u64) as usize;
+        wheel.cancel(keys.swap_remove(at));
+        if rng.below(50) == 0 {
+            let to = wheel.now() + rng.below(3_000);
+            for expired in wheel.advance(to) {
+                keys.retain(|&key| key != expired.key);
+            }
+        }
+        assert!(front_cache_is_live(&wheel), "{} timers left", keys.len());
+    }
+}
