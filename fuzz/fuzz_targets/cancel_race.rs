@@ -21,7 +21,7 @@ enum Step {
     /// Any thread: schedule a timer `delay_ms` from now whose callback cancels `victim` (an
     /// index into the timers scheduled so far, itself included), if any.
     Schedule { delay_ms: u8, victim: Option<u8> },
-    /// Canceller A or B (they share the timers; the step says which one, for the log).
+    /// Canceller A or B (they share the timers; B holds clones of the `Timeout`s).
     Cancel { thread_b: bool, timer: u8 },
     /// The driver: the clock moves on `by_ms` and every due timer fires.
     Drive { by_ms: u8 },
@@ -98,12 +98,17 @@ impl Sim {
         });
     }
 
-    fn cancel(&mut self, timer: u8) {
+    /// Canceller B cancels through a clone of the `Timeout`, as another thread would.
+    fn cancel(&mut self, timer: u8, thread_b: bool) {
         if self.timeouts.is_empty() {
             return;
         }
         let index = usize::from(timer) % self.timeouts.len();
-        let won = self.timeouts[index].cancel();
+        let won = if thread_b {
+            self.timeouts[index].clone().cancel()
+        } else {
+            self.timeouts[index].cancel()
+        };
         let model = &mut self.model[index];
         assert_eq!(
             won,
@@ -258,7 +263,7 @@ fuzz_target!(|input: Input| {
     for step in input.steps.iter().take(256) {
         match *step {
             Step::Schedule { delay_ms, victim } => sim.schedule(delay_ms, victim),
-            Step::Cancel { timer, .. } => sim.cancel(timer),
+            Step::Cancel { timer, thread_b } => sim.cancel(timer, thread_b),
             Step::Drive { by_ms } => sim.drive(by_ms),
             Step::Shutdown => sim.shutdown(),
         }

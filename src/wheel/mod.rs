@@ -396,7 +396,8 @@ impl<T> TimerWheel<T> {
         let level = (1..LEVELS).find(|&level| self.occupied[level] != 0)?;
         let slot_index = self.occupied[level].trailing_zeros() as usize;
         let slot = &self.slots[level * SLOTS + slot_index];
-        if self.is_live(slot.earliest_entry) {
+        if !slot.stale {
+            debug_assert!(self.is_live(slot.earliest_entry), "cached earliest is gone");
             return Some(slot.earliest);
         }
         let start = slot_start(self.now, level, slot_index);
@@ -440,7 +441,9 @@ impl<T> TimerWheel<T> {
                 }
                 self.now = tick;
                 let expired = self.pop(slot);
-                self.refresh_front();
+                if self.occupied[0] == 0 {
+                    self.refresh_front();
+                }
                 return Some(expired);
             }
             let Some(level) = (1..LEVELS).find(|&level| self.occupied[level] != 0) else {
@@ -460,7 +463,9 @@ impl<T> TimerWheel<T> {
                 self.slots[level * SLOTS + slot_index].clear(&mut self.pool);
                 self.occupied[level] &= !(1 << slot_index);
                 let expired = self.expire(entry);
-                self.refresh_front();
+                if self.occupied[0] == 0 {
+                    self.refresh_front();
+                }
                 return Some(expired);
             }
             // Time reaches the slot: its timers move to finer levels before anything else
@@ -469,7 +474,9 @@ impl<T> TimerWheel<T> {
             self.cascade(level, slot_index);
         }
         self.now = target;
-        self.refresh_front();
+        if self.occupied[0] == 0 {
+            self.refresh_front();
+        }
         None
     }
 
@@ -548,10 +555,11 @@ impl<T> TimerWheel<T> {
             self.refresh_front();
         } else if slot.should_compact() {
             self.compact(level, slot_index);
-        } else {
-            let earliest = slot.earliest_entry;
-            if self.is_front(level, slot_index) && !is_live(&self.stamps, earliest) {
-                // The cancelled timer was the earliest of the slot `next_deadline` reads.
+        } else if level > 0 && effective == slot.earliest {
+            // Perhaps the earliest timer of the slot left (or one tied with it): refresh now
+            // if `next_deadline` reads this slot, else when it becomes the first.
+            slot.stale = true;
+            if self.is_front(level, slot_index) {
                 self.refresh_front();
             }
         }
@@ -581,7 +589,11 @@ impl<T> TimerWheel<T> {
         let slot_index = self.occupied[level].trailing_zeros() as usize;
         let start = slot_start(self.now, level, slot_index);
         let slot = &mut self.slots[level * SLOTS + slot_index];
-        if is_live(&self.stamps, slot.earliest_entry) {
+        if !slot.stale {
+            debug_assert!(
+                is_live(&self.stamps, slot.earliest_entry),
+                "cached earliest is gone"
+            );
             return;
         }
         let earliest = if slot.in_order {
@@ -606,7 +618,7 @@ impl<T> TimerWheel<T> {
             earliest
         };
         let (deadline, entry) = earliest.expect("an occupied slot has a live timer");
-        (slot.earliest, slot.earliest_entry) = (deadline, entry);
+        (slot.earliest, slot.earliest_entry, slot.stale) = (deadline, entry, false);
     }
 
     /// Drops the tombstones of a slot, keeping order, and recomputes its earliest deadline.
@@ -620,21 +632,25 @@ impl<T> TimerWheel<T> {
             slot.live as usize,
             "live count disagrees with references"
         );
-        let first_of_level = self.occupied[level].trailing_zeros() as usize == slot_index;
-        if first_of_level && !is_live(stamps, slot.earliest_entry) {
-            // The cached earliest was cancelled, and this is the slot `next_deadline` reads:
-            // find the new one while the slot is hot. Elsewhere the stale value stays a lower
-            // bound, and `next_deadline` walks such a slot if it ever becomes the first.
-            let start = slot_start(self.now, level, slot_index);
-            let mut earliest = (u64::MAX, slot::NO_ENTRY);
-            slot.for_each(&self.pool, |entry| {
-                let deadline = deadline_of(&self.slab, entry, level, start);
-                if earliest.1 == slot::NO_ENTRY || deadline < earliest.0 {
-                    earliest = (deadline, entry);
-                }
-            });
-            (slot.earliest, slot.earliest_entry) = earliest;
+        if level == 0 || is_live(stamps, slot.earliest_entry) {
+            return;
         }
+        if self.occupied[level].trailing_zeros() as usize != slot_index {
+            // Not a slot `next_deadline` can read before others empty: refresh it then.
+            slot.stale = true;
+            return;
+        }
+        // The earliest timer left: the sweep just read the slot, so find the new one now.
+        let start = slot_start(self.now, level, slot_index);
+        let mut earliest = (u64::MAX, slot::NO_ENTRY);
+        slot.for_each(&self.pool, |entry| {
+            let deadline = deadline_of(&self.slab, entry, level, start);
+            if earliest.1 == slot::NO_ENTRY || deadline < earliest.0 {
+                earliest = (deadline, entry);
+            }
+        });
+        (slot.earliest, slot.earliest_entry) = earliest;
+        slot.stale = false;
     }
 
     /// Removes and returns the first live timer of level 0's `slot_index`.

@@ -116,6 +116,8 @@ pub(crate) struct Slot {
     /// Whether references were pushed in deadline order (each at or after the one before),
     /// so the first live reference is the earliest.
     pub(crate) in_order: bool,
+    /// Whether a timer due at `earliest` has left, so the cached earliest may be a bound only.
+    pub(crate) stale: bool,
 }
 
 impl Default for Slot {
@@ -131,6 +133,7 @@ impl Default for Slot {
             earliest_entry: NO_ENTRY,
             latest: 0,
             in_order: true,
+            stale: false,
         }
     }
 }
@@ -164,6 +167,7 @@ impl Slot {
         if deadline < self.earliest || self.earliest_entry == NO_ENTRY {
             self.earliest = deadline;
             self.earliest_entry = entry;
+            self.stale = false;
         }
         self.in_order &= deadline >= self.latest;
         self.latest = deadline;
