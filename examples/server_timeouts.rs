@@ -14,6 +14,7 @@ mod counting_alloc;
 
 use std::time::Instant;
 
+use tierwheel::baseline::SplitMix64;
 use tierwheel::{TimerKey, TimerWheel};
 
 #[global_allocator]
@@ -24,26 +25,9 @@ const IDLE_TIMEOUT: u64 = 30_000;
 /// Requests served per millisecond.
 const REQUESTS_PER_TICK: u64 = 64;
 
-/// splitmix64: a small, fixed-seed generator so every run does the same work.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
-
-    /// An idle timeout with up to 25 % jitter, in ticks.
-    fn idle_timeout(&mut self) -> u64 {
-        IDLE_TIMEOUT + self.below(IDLE_TIMEOUT / 4)
-    }
+/// An idle timeout with up to 25 % jitter, in ticks.
+fn idle_timeout(rng: &mut SplitMix64) -> u64 {
+    IDLE_TIMEOUT + rng.below(IDLE_TIMEOUT / 4)
 }
 
 fn main() {
@@ -56,7 +40,7 @@ fn main() {
     let connections = args.next().unwrap_or(1_000_000).max(1);
     let requests = args.next().unwrap_or(50_000_000);
 
-    let mut rng = Rng(0x7157_2024);
+    let mut rng = SplitMix64::new(0x7157_2024);
     let mut idle_timers: Vec<TimerKey> = Vec::with_capacity(connections as usize);
     let before = counting_alloc::live_bytes();
     let mut wheel = TimerWheel::new();
@@ -70,7 +54,7 @@ fn main() {
     let mut timed_out = 0u64;
     for request in 0..requests {
         let connection = rng.below(connections) as usize;
-        let deadline = wheel.now() + rng.idle_timeout();
+        let deadline = wheel.now() + idle_timeout(&mut rng);
         let rescheduled = wheel.reschedule(idle_timers[connection], deadline);
         debug_assert!(rescheduled, "every connection has a pending idle timer");
         if request % REQUESTS_PER_TICK == REQUESTS_PER_TICK - 1 {
@@ -78,7 +62,7 @@ fn main() {
             while let Some(expired) = wheel.poll(tick) {
                 // The connection closes; a new client takes its place.
                 timed_out += 1;
-                let deadline = wheel.now() + rng.idle_timeout();
+                let deadline = wheel.now() + idle_timeout(&mut rng);
                 idle_timers[expired.value as usize] = wheel.insert_at(deadline, expired.value);
             }
         }
