@@ -19,27 +19,16 @@ use std::time::Duration;
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion};
 use heap_scheduler::HeapScheduler;
+use tierwheel::baseline::SplitMix64;
 use tierwheel::{ManualClock, Resolution, Scheduler};
 
 const SIZES: [(usize, &str); 2] = [(10_000, "1e4"), (1_000_000, "1e6")];
 const TICK: Duration = Duration::from_millis(1);
 const DAY_MS: u64 = 86_400_000;
 
-/// xorshift64*: deterministic delays without a dependency.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
-    }
-
-    /// A delay in `[lo, hi)` milliseconds.
-    fn millis(&mut self, lo: u64, hi: u64) -> Duration {
-        Duration::from_millis(lo + self.next() % (hi - lo))
-    }
+/// A delay in `[lo, hi)` milliseconds from the crate's fixed-seed generator.
+fn millis(rng: &mut SplitMix64, lo: u64, hi: u64) -> Duration {
+    Duration::from_millis(lo + rng.below(hi - lo))
 }
 
 /// The operations both schedulers offer, so that each workload is written once.
@@ -95,9 +84,9 @@ impl Callbacks for HeapScheduler<u64, ManualClock> {
 fn filled<S: Callbacks>(pending: usize) -> (ManualClock, S) {
     let clock = ManualClock::new();
     let mut sched = S::new(clock.clone());
-    let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
+    let mut rng = SplitMix64::new(0x9e37_79b9_7f4a_7c15);
     for id in 0..pending as u64 {
-        sched.later(rng.millis(30 * DAY_MS, 60 * DAY_MS), id);
+        sched.later(millis(&mut rng, 30 * DAY_MS, 60 * DAY_MS), id);
     }
     (clock, sched)
 }
@@ -106,10 +95,10 @@ fn call_later_cancel<S: Callbacks>(c: &mut Criterion, name: &str) {
     let mut group = c.benchmark_group("call_later_cancel");
     for (pending, label) in SIZES {
         let (_clock, mut sched) = filled::<S>(pending);
-        let mut rng = Rng(7);
+        let mut rng = SplitMix64::new(7);
         group.bench_function(BenchmarkId::new(name, label), |b| {
             b.iter(|| {
-                let h = sched.later(black_box(rng.millis(1, 60_000)), 1);
+                let h = sched.later(black_box(millis(&mut rng, 1, 60_000)), 1);
                 assert!(sched.cancel(h));
             })
         });

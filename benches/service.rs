@@ -23,24 +23,14 @@ use std::time::{Duration, Instant};
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use heap_timer::{HeapTimeout, HeapTimer};
+use tierwheel::baseline::SplitMix64;
 use tierwheel::service::{Timeout, TimerService};
 
 const PENDING: (usize, &str) = (100_000, "1e5");
 
-/// xorshift64*: deterministic delays without a dependency.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
-    }
-
-    fn millis(&mut self, lo: u64, hi: u64) -> Duration {
-        Duration::from_millis(lo + self.next() % (hi - lo))
-    }
+/// A delay in `[lo, hi)` milliseconds from the crate's fixed-seed generator.
+fn millis(rng: &mut SplitMix64, lo: u64, hi: u64) -> Duration {
+    Duration::from_millis(lo + rng.below(hi - lo))
 }
 
 /// What both timers offer, so each workload is written once.
@@ -80,10 +70,10 @@ impl Timers for HeapTimer {
 /// A timer service with `n` timers pending far in the future.
 fn loaded<T: Timers>(n: usize) -> (T, Vec<T::Timeout>) {
     let timers = T::new();
-    let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
+    let mut rng = SplitMix64::new(0x9e37_79b9_7f4a_7c15);
     let pending = (0..n as u64)
         .map(|i| {
-            timers.later(rng.millis(60_000, 3_600_000), move || {
+            timers.later(millis(&mut rng, 60_000, 3_600_000), move || {
                 black_box(i);
             })
         })
@@ -91,9 +81,9 @@ fn loaded<T: Timers>(n: usize) -> (T, Vec<T::Timeout>) {
     (timers, pending)
 }
 
-fn pairs<T: Timers>(timers: &T, rng: &mut Rng, count: u64) {
+fn pairs<T: Timers>(timers: &T, rng: &mut SplitMix64, count: u64) {
     for i in 0..count {
-        let timeout = timers.later(rng.millis(1_000, 60_000), move || {
+        let timeout = timers.later(millis(rng, 1_000, 60_000), move || {
             black_box(i);
         });
         assert!(T::cancel(&timeout));
@@ -104,7 +94,7 @@ fn schedule_cancel<T: Timers>(c: &mut Criterion, name: &str) {
     let (timers, _pending) = loaded::<T>(PENDING.0);
     let mut group = c.benchmark_group("schedule_cancel");
     group.throughput(Throughput::Elements(1));
-    let mut rng = Rng(7);
+    let mut rng = SplitMix64::new(7);
     group.bench_function(BenchmarkId::new(name, PENDING.1), |b| {
         b.iter(|| pairs(&timers, &mut rng, 1))
     });
@@ -123,7 +113,7 @@ fn schedule_cancel_2threads<T: Timers>(c: &mut Criterion, name: &str) {
                     let (timers, start_line) = (&timers, &start_line);
                     s.spawn(move || {
                         start_line.wait();
-                        pairs(timers, &mut Rng(seed), iters.div_ceil(2));
+                        pairs(timers, &mut SplitMix64::new(seed), iters.div_ceil(2));
                     });
                 }
                 start_line.wait();
