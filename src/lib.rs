@@ -113,6 +113,7 @@ pub mod baseline;
 pub mod clock;
 mod queue;
 mod scheduler;
+mod segvec;
 pub mod service;
 mod slab;
 mod wheel;

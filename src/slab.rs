@@ -9,6 +9,8 @@
 use std::fmt;
 use std::num::NonZeroU32;
 
+use crate::segvec::SegVec;
+
 /// Identifies one timer in a [`TimerWheel`](crate::TimerWheel).
 ///
 /// Keys are cheap to copy and compare. A key stays valid while its timer is pending, including
@@ -95,7 +97,7 @@ pub(crate) const fn entry_bytes<V>() -> usize {
 
 /// Generation-checked storage of timers.
 pub(crate) struct Slab<V> {
-    entries: Vec<Entry<V>>,
+    entries: SegVec<Entry<V>>,
     /// Head of the free list (`NONE` when empty); most recently freed first, so a cancel
     /// followed by an insert reuses the entry that is already in cache.
     free: u32,
@@ -107,7 +109,7 @@ pub(crate) struct Slab<V> {
 impl<V> Slab<V> {
     pub(crate) const fn new() -> Self {
         Slab {
-            entries: Vec::new(),
+            entries: SegVec::new(),
             free: NONE,
             len: 0,
             max_entries: MAX_ENTRIES,
@@ -155,7 +157,6 @@ impl<V> Slab<V> {
             return Err(CapacityError);
         }
         let generation = NonZeroU32::MIN;
-        grow_gently(&mut self.entries);
         self.entries.push(Entry::Occupied { generation, value });
         self.len += 1;
         Ok(TimerKey {

@@ -12,7 +12,8 @@ mod slot;
 use std::fmt;
 use std::iter::FusedIterator;
 
-use crate::slab::{grow_gently, CapacityError, Slab, TimerKey};
+use crate::segvec::SegVec;
+use crate::slab::{CapacityError, Slab, TimerKey};
 use position::{level_of, slot_of, slot_start, LEVELS, SLOTS};
 use slot::{Pool, Slot, SlotEntry};
 
@@ -77,10 +78,11 @@ const LOW_BITS_LEVELS: usize = 32 / position::SLOT_BITS as usize;
 /// ```
 pub struct TimerWheel<T> {
     slab: Slab<Timer<T>>,
-    /// Per storage index, the stamp of the timer's live slot reference, or `VACANT`. Dense and
+    /// Per storage index, the stamp of the timer's live slot reference, `VACANT` after a cancel,
+    /// or the last stamp of a timer that fired (no reference carries it any more). Dense and
     /// small (4 bytes a timer), so telling a live reference from a tombstone rarely misses
     /// the cache even when the storage itself does not fit in it.
-    stamps: Vec<u32>,
+    stamps: SegVec<u32>,
     /// Per level, one bit per slot holding at least one live timer.
     occupied: [u64; LEVELS],
     /// `LEVELS * SLOTS` slots, level by level.
@@ -162,7 +164,7 @@ impl<T> TimerWheel<T> {
     pub fn starting_at(now: u64) -> Self {
         TimerWheel {
             slab: Slab::new(),
-            stamps: Vec::new(),
+            stamps: SegVec::new(),
             occupied: [0; LEVELS],
             slots: (0..LEVELS * SLOTS).map(|_| Slot::default()).collect(),
             pool: Pool::new(),
@@ -294,7 +296,6 @@ impl<T> TimerWheel<T> {
             Some(slot_stamp) => *slot_stamp = stamp,
             None => {
                 debug_assert_eq!(index as usize, self.stamps.len());
-                grow_gently(&mut self.stamps);
                 self.stamps.push(stamp);
             }
         }
@@ -455,7 +456,11 @@ impl<T> TimerWheel<T> {
                 break;
             }
             let slot = &self.slots[level * SLOTS + slot_index];
-            if slot.live == 1 && self.is_live(slot.earliest_entry) && slot.earliest <= target {
+            // A slot holding one reference and no stale cache holds exactly its earliest
+            // timer: no need to read the stamps to know it is live.
+            let single = slot.live == 1
+                && ((slot.len() == 1 && !slot.stale) || self.is_live(slot.earliest_entry));
+            if single && slot.earliest <= target {
                 // The first occupied slot holds one timer, and it is due: fire it without
                 // cascading. Every finer slot is empty, so nothing can be placed behind it.
                 self.now = slot.earliest;
@@ -656,11 +661,14 @@ impl<T> TimerWheel<T> {
     /// Removes and returns the first live timer of level 0's `slot_index`.
     fn pop(&mut self, slot_index: usize) -> Expired<T> {
         let slot = &mut self.slots[slot_index];
+        // Without tombstones (as many live timers as references) the front is live: skip
+        // the stamp, a cache miss in a large wheel.
+        let clean = slot.live as usize == slot.len();
         let entry = loop {
             let entry = slot
                 .pop_front(&mut self.pool)
                 .expect("an occupied slot has a live timer");
-            if is_live(&self.stamps, entry) {
+            if clean || is_live(&self.stamps, entry) {
                 break entry;
             }
         };
@@ -674,7 +682,10 @@ impl<T> TimerWheel<T> {
 
     /// Frees the live timer that `entry` places, once its slot has let go of it.
     fn expire(&mut self, entry: SlotEntry) -> Expired<T> {
-        self.stamps[entry.index as usize] = VACANT;
+        // The stamp is left as it is: the reference that carried it was just consumed, and
+        // every other reference to this storage entry carries an older stamp, so no
+        // reference reads as live until an insert stamps the entry anew. Not writing it saves
+        // a cache miss per fired timer in a large wheel.
         let (key, timer) = self.slab.vacate(entry.index);
         Expired {
             key,
@@ -688,11 +699,14 @@ impl<T> TimerWheel<T> {
     fn cascade(&mut self, level: usize, slot_index: usize) {
         let mut source = std::mem::take(&mut self.slots[level * SLOTS + slot_index]);
         self.occupied[level] &= !(1 << slot_index);
+        // A slot without tombstones moves every reference: no stamp reads, which would be
+        // one likely cache miss per timer in a large wheel.
+        let clean = source.live as usize == source.len();
         let now = self.now;
         let (slab, stamps) = (&self.slab, &self.stamps);
         let (slots, occupied) = (&mut self.slots, &mut self.occupied);
         source.drain(&mut self.pool, |pool, entry| {
-            if !is_live(stamps, entry) {
+            if !clean && !is_live(stamps, entry) {
                 return;
             }
             let deadline = deadline_of(slab, entry, level, now);
@@ -780,7 +794,7 @@ fn deadline_of<T>(slab: &Slab<Timer<T>>, entry: SlotEntry, level: usize, start: 
 
 /// Whether a slot reference is the live one of its timer, not a tombstone.
 #[inline]
-fn is_live(stamps: &[u32], entry: SlotEntry) -> bool {
+fn is_live(stamps: &SegVec<u32>, entry: SlotEntry) -> bool {
     stamps.get(entry.index as usize) == Some(&entry.stamp)
 }
 
