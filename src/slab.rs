@@ -77,16 +77,16 @@ const NONE: u32 = u32::MAX;
 const MAX_ENTRIES: u32 = NONE;
 
 enum Entry<V> {
+    /// `tag` is the owner's: the wheel keeps the stamp of the timer's live slot reference
+    /// there, in what would otherwise be padding.
     Occupied {
         generation: NonZeroU32,
+        tag: u32,
         value: V,
     },
     /// `generation` is the one the next occupant gets. `next` links the free list; a retired
     /// entry (generation exhausted) is vacant but on no list.
-    Vacant {
-        generation: NonZeroU32,
-        next: u32,
-    },
+    Vacant { generation: NonZeroU32, next: u32 },
 }
 
 /// Bytes one storage entry takes for a value of type `V`.
@@ -140,7 +140,7 @@ impl<V> Slab<V> {
     }
 
     #[inline]
-    pub(crate) fn insert(&mut self, value: V) -> Result<TimerKey, CapacityError> {
+    pub(crate) fn insert(&mut self, value: V, tag: u32) -> Result<TimerKey, CapacityError> {
         if self.free != NONE {
             let index = self.free;
             let entry = &mut self.entries[index as usize];
@@ -148,7 +148,11 @@ impl<V> Slab<V> {
                 unreachable!("free list points at an occupied entry {index}");
             };
             self.free = next;
-            *entry = Entry::Occupied { generation, value };
+            *entry = Entry::Occupied {
+                generation,
+                tag,
+                value,
+            };
             self.len += 1;
             return Ok(TimerKey { index, generation });
         }
@@ -157,7 +161,11 @@ impl<V> Slab<V> {
             return Err(CapacityError);
         }
         let generation = NonZeroU32::MIN;
-        self.entries.push(Entry::Occupied { generation, value });
+        self.entries.push(Entry::Occupied {
+            generation,
+            tag,
+            value,
+        });
         self.len += 1;
         Ok(TimerKey {
             index: index as u32,
@@ -168,16 +176,39 @@ impl<V> Slab<V> {
     #[inline]
     pub(crate) fn get(&self, key: TimerKey) -> Option<&V> {
         match self.entries.get(key.index as usize)? {
-            Entry::Occupied { generation, value } if *generation == key.generation => Some(value),
+            Entry::Occupied {
+                generation, value, ..
+            } if *generation == key.generation => Some(value),
             _ => None,
         }
     }
 
+    /// The occupant `key` names and its tag, if it is still there.
     #[inline]
-    pub(crate) fn get_mut(&mut self, key: TimerKey) -> Option<&mut V> {
+    pub(crate) fn get_mut(&mut self, key: TimerKey) -> Option<(&mut u32, &mut V)> {
         match self.entries.get_mut(key.index as usize)? {
-            Entry::Occupied { generation, value } if *generation == key.generation => Some(value),
+            Entry::Occupied {
+                generation,
+                tag,
+                value,
+            } if *generation == key.generation => Some((tag, value)),
             _ => None,
+        }
+    }
+
+    /// The tag of the occupant at `index`, if there is one.
+    #[inline]
+    pub(crate) fn tag_at(&self, index: u32) -> Option<u32> {
+        match self.entries.get(index as usize)? {
+            Entry::Occupied { tag, .. } => Some(*tag),
+            Entry::Vacant { .. } => None,
+        }
+    }
+
+    /// Sets the tag of the occupant at `index`; does nothing if the entry is vacant.
+    pub(crate) fn set_tag(&mut self, index: u32, to: u32) {
+        if let Some(Entry::Occupied { tag, .. }) = self.entries.get_mut(index as usize) {
+            *tag = to;
         }
     }
 
@@ -186,7 +217,9 @@ impl<V> Slab<V> {
     #[inline]
     pub(crate) fn get_at(&self, index: u32) -> Option<(TimerKey, &V)> {
         match self.entries.get(index as usize)? {
-            Entry::Occupied { generation, value } => Some((
+            Entry::Occupied {
+                generation, value, ..
+            } => Some((
                 TimerKey {
                     index,
                     generation: *generation,
@@ -275,9 +308,9 @@ mod tests {
     #[test]
     fn reuse_bumps_generation() {
         let mut slab = Slab::new();
-        let a = slab.insert('a').unwrap();
+        let a = slab.insert('a', 0).unwrap();
         assert_eq!(slab.remove(a), Some('a'));
-        let b = slab.insert('b').unwrap();
+        let b = slab.insert('b', 0).unwrap();
         assert_eq!(a.index, b.index);
         assert_ne!(a, b);
         assert_eq!(slab.get(a), None);
@@ -289,7 +322,7 @@ mod tests {
     #[test]
     fn generation_wrap_retires_the_entry() {
         let mut slab = Slab::new();
-        let a = slab.insert(1).unwrap();
+        let a = slab.insert(1, 0).unwrap();
         slab.force_generation(a.index, NonZeroU32::new(u32::MAX - 1).unwrap());
         let a = TimerKey {
             index: a.index,
@@ -297,10 +330,10 @@ mod tests {
         };
         slab.remove(a).unwrap();
         // One more life at generation u32::MAX, then retirement.
-        let b = slab.insert(2).unwrap();
+        let b = slab.insert(2, 0).unwrap();
         assert_eq!((b.index, b.generation.get()), (a.index, u32::MAX));
         slab.remove(b).unwrap();
-        let c = slab.insert(3).unwrap();
+        let c = slab.insert(3, 0).unwrap();
         assert_ne!(c.index, a.index, "a retired entry was reused");
         assert_eq!(slab.get(b), None);
         assert_eq!(slab.get(a), None);
@@ -309,12 +342,12 @@ mod tests {
     #[test]
     fn full_is_an_error_not_a_panic() {
         let mut slab = Slab::with_max_entries(2);
-        let a = slab.insert(()).unwrap();
-        slab.insert(()).unwrap();
-        assert_eq!(slab.insert(()), Err(CapacityError));
+        let a = slab.insert((), 0).unwrap();
+        slab.insert((), 0).unwrap();
+        assert_eq!(slab.insert((), 0), Err(CapacityError));
         slab.remove(a);
-        assert!(slab.insert(()).is_ok());
-        assert_eq!(slab.insert(()), Err(CapacityError));
+        assert!(slab.insert((), 0).is_ok());
+        assert_eq!(slab.insert((), 0), Err(CapacityError));
     }
 
     #[test]
@@ -330,12 +363,29 @@ mod tests {
     }
 
     #[test]
+    fn tags_follow_the_occupant() {
+        let mut slab = Slab::new();
+        let a = slab.insert('a', 7).unwrap();
+        assert_eq!(slab.tag_at(a.index), Some(7));
+        slab.set_tag(a.index, 9);
+        let (tag, _) = slab.get_mut(a).unwrap();
+        assert_eq!(*tag, 9);
+        *tag = 11;
+        assert_eq!(slab.tag_at(a.index), Some(11));
+        slab.remove(a);
+        assert_eq!(slab.tag_at(a.index), None, "a vacant entry has no tag");
+        slab.set_tag(a.index, 3);
+        assert_eq!(slab.tag_at(a.index), None);
+        assert_eq!(slab.tag_at(1_000), None);
+    }
+
+    #[test]
     fn clear_keeps_keys_stale() {
         let mut slab = Slab::new();
-        let a = slab.insert(1).unwrap();
+        let a = slab.insert(1, 0).unwrap();
         slab.clear();
         assert_eq!(slab.len(), 0);
-        let b = slab.insert(2).unwrap();
+        let b = slab.insert(2, 0).unwrap();
         assert_eq!(slab.get(a), None);
         assert_eq!(slab.get(b), Some(&2));
     }

@@ -12,7 +12,6 @@ mod slot;
 use std::fmt;
 use std::iter::FusedIterator;
 
-use crate::segvec::SegVec;
 use crate::slab::{CapacityError, Slab, TimerKey};
 use position::{level_of, slot_of, slot_start, LEVELS, SLOTS};
 use slot::{Pool, Slot, SlotEntry};
@@ -47,9 +46,6 @@ struct Timer<T> {
     value: T,
 }
 
-/// The stamp of a storage entry that holds no timer. Never handed out.
-const VACANT: u32 = u32::MAX;
-
 /// Levels whose slots span at most 2^32 ticks: on them, a reference's low 32 deadline bits
 /// are enough to place it again when its slot cascades.
 const LOW_BITS_LEVELS: usize = 32 / position::SLOT_BITS as usize;
@@ -78,11 +74,6 @@ const LOW_BITS_LEVELS: usize = 32 / position::SLOT_BITS as usize;
 /// ```
 pub struct TimerWheel<T> {
     slab: Slab<Timer<T>>,
-    /// Per storage index, the stamp of the timer's live slot reference, `VACANT` after a cancel,
-    /// or the last stamp of a timer that fired (no reference carries it any more). Dense and
-    /// small (4 bytes a timer), so telling a live reference from a tombstone rarely misses
-    /// the cache even when the storage itself does not fit in it.
-    stamps: SegVec<u32>,
     /// Per level, one bit per slot holding at least one live timer.
     occupied: [u64; LEVELS],
     /// `LEVELS * SLOTS` slots, level by level.
@@ -164,7 +155,6 @@ impl<T> TimerWheel<T> {
     pub fn starting_at(now: u64) -> Self {
         TimerWheel {
             slab: Slab::new(),
-            stamps: SegVec::new(),
             occupied: [0; LEVELS],
             slots: (0..LEVELS * SLOTS).map(|_| Slot::default()).collect(),
             pool: Pool::new(),
@@ -183,7 +173,6 @@ impl<T> TimerWheel<T> {
     pub fn with_capacity(capacity: usize) -> Self {
         let mut wheel = Self::new();
         wheel.slab.reserve(capacity);
-        wheel.stamps.reserve(capacity);
         wheel
     }
 
@@ -290,16 +279,8 @@ impl<T> TimerWheel<T> {
     #[inline]
     pub fn try_insert_at(&mut self, deadline: u64, value: T) -> Result<TimerKey, CapacityError> {
         let stamp = self.take_stamp();
-        let key = self.slab.insert(Timer { deadline, value })?;
-        let index = key.index();
-        match self.stamps.get_mut(index as usize) {
-            Some(slot_stamp) => *slot_stamp = stamp,
-            None => {
-                debug_assert_eq!(index as usize, self.stamps.len());
-                self.stamps.push(stamp);
-            }
-        }
-        self.place(index, stamp, deadline);
+        let key = self.slab.insert(Timer { deadline, value }, stamp)?;
+        self.place(key.index(), stamp, deadline);
         Ok(key)
     }
 
@@ -329,7 +310,6 @@ impl<T> TimerWheel<T> {
     #[inline]
     pub fn cancel(&mut self, key: TimerKey) -> Option<T> {
         let timer = self.slab.remove(key)?;
-        self.stamps[key.index() as usize] = VACANT;
         self.unplace(timer.deadline);
         Some(timer.value)
     }
@@ -351,11 +331,11 @@ impl<T> TimerWheel<T> {
     pub fn reschedule(&mut self, key: TimerKey, deadline: u64) -> bool {
         // Stamp first: a restamp, if one is due, must see the timer where it still is.
         let stamp = self.take_stamp();
-        let Some(timer) = self.slab.get_mut(key) else {
+        let Some((placed_with, timer)) = self.slab.get_mut(key) else {
             return false;
         };
         let old_deadline = std::mem::replace(&mut timer.deadline, deadline);
-        self.stamps[key.index() as usize] = stamp;
+        *placed_with = stamp;
         self.unplace(old_deadline);
         self.place(key.index(), stamp, deadline);
         true
@@ -457,7 +437,7 @@ impl<T> TimerWheel<T> {
             }
             let slot = &self.slots[level * SLOTS + slot_index];
             // A slot holding one reference and no stale cache holds exactly its earliest
-            // timer: no need to read the stamps to know it is live.
+            // timer: no need to read its storage to know it is live.
             let single = slot.live == 1
                 && ((slot.len() == 1 && !slot.stale) || self.is_live(slot.earliest_entry));
             if single && slot.earliest <= target {
@@ -523,7 +503,7 @@ impl<T> TimerWheel<T> {
     /// Whether a slot reference is the live one of its timer, not a tombstone.
     #[inline]
     fn is_live(&self, entry: SlotEntry) -> bool {
-        is_live(&self.stamps, entry)
+        is_live(&self.slab, entry)
     }
 
     /// Places the timer at storage `index` at the back of the slot for `deadline`.
@@ -596,14 +576,14 @@ impl<T> TimerWheel<T> {
         let slot = &mut self.slots[level * SLOTS + slot_index];
         if !slot.stale {
             debug_assert!(
-                is_live(&self.stamps, slot.earliest_entry),
+                is_live(&self.slab, slot.earliest_entry),
                 "cached earliest is gone"
             );
             return;
         }
         let earliest = if slot.in_order {
             while let Some(entry) = slot.front(&self.pool) {
-                if is_live(&self.stamps, entry) {
+                if is_live(&self.slab, entry) {
                     break;
                 }
                 slot.pop_front(&mut self.pool);
@@ -613,7 +593,7 @@ impl<T> TimerWheel<T> {
         } else {
             let mut earliest: Option<(u64, SlotEntry)> = None;
             slot.for_each(&self.pool, |entry| {
-                if is_live(&self.stamps, entry) {
+                if is_live(&self.slab, entry) {
                     let deadline = deadline_of(&self.slab, entry, level, start);
                     if earliest.is_none_or(|(e, _)| deadline < e) {
                         earliest = Some((deadline, entry));
@@ -630,14 +610,14 @@ impl<T> TimerWheel<T> {
     #[cold]
     fn compact(&mut self, level: usize, slot_index: usize) {
         let slot = &mut self.slots[level * SLOTS + slot_index];
-        let stamps = &self.stamps;
-        slot.retain(&mut self.pool, |entry| is_live(stamps, entry));
+        let slab = &self.slab;
+        slot.retain(&mut self.pool, |entry| is_live(slab, entry));
         debug_assert_eq!(
             slot.len(),
             slot.live as usize,
             "live count disagrees with references"
         );
-        if level == 0 || is_live(stamps, slot.earliest_entry) {
+        if level == 0 || is_live(slab, slot.earliest_entry) {
             return;
         }
         if self.occupied[level].trailing_zeros() as usize != slot_index {
@@ -661,14 +641,14 @@ impl<T> TimerWheel<T> {
     /// Removes and returns the first live timer of level 0's `slot_index`.
     fn pop(&mut self, slot_index: usize) -> Expired<T> {
         let slot = &mut self.slots[slot_index];
-        // Without tombstones (as many live timers as references) the front is live: skip
-        // the stamp, a cache miss in a large wheel.
+        // Without tombstones (as many live timers as references) the front is live: no
+        // liveness check, which reads the timer's storage (a likely cache miss).
         let clean = slot.live as usize == slot.len();
         let entry = loop {
             let entry = slot
                 .pop_front(&mut self.pool)
                 .expect("an occupied slot has a live timer");
-            if clean || is_live(&self.stamps, entry) {
+            if clean || is_live(&self.slab, entry) {
                 break entry;
             }
         };
@@ -682,10 +662,6 @@ impl<T> TimerWheel<T> {
 
     /// Frees the live timer that `entry` places, once its slot has let go of it.
     fn expire(&mut self, entry: SlotEntry) -> Expired<T> {
-        // The stamp is left as it is: the reference that carried it was just consumed, and
-        // every other reference to this storage entry carries an older stamp, so no
-        // reference reads as live until an insert stamps the entry anew. Not writing it saves
-        // a cache miss per fired timer in a large wheel.
         let (key, timer) = self.slab.vacate(entry.index);
         Expired {
             key,
@@ -699,14 +675,14 @@ impl<T> TimerWheel<T> {
     fn cascade(&mut self, level: usize, slot_index: usize) {
         let mut source = std::mem::take(&mut self.slots[level * SLOTS + slot_index]);
         self.occupied[level] &= !(1 << slot_index);
-        // A slot without tombstones moves every reference: no stamp reads, which would be
-        // one likely cache miss per timer in a large wheel.
+        // A slot without tombstones moves every reference without a liveness check, which
+        // reads the timer's storage: one likely cache miss per timer in a large wheel.
         let clean = source.live as usize == source.len();
         let now = self.now;
-        let (slab, stamps) = (&self.slab, &self.stamps);
+        let slab = &self.slab;
         let (slots, occupied) = (&mut self.slots, &mut self.occupied);
         source.drain(&mut self.pool, |pool, entry| {
-            if !clean && !is_live(stamps, entry) {
+            if !clean && !is_live(slab, entry) {
                 return;
             }
             let deadline = deadline_of(slab, entry, level, now);
@@ -738,17 +714,17 @@ impl<T> TimerWheel<T> {
     #[cold]
     fn restamp(&mut self) {
         let mut stamp = 0;
-        let (now, slab, stamps) = (self.now, &self.slab, &mut self.stamps);
+        let (now, slab) = (self.now, &mut self.slab);
         for (at, slot) in self.slots.iter_mut().enumerate() {
             let (level, slot_index) = (at / SLOTS, at % SLOTS);
             let start = slot_start(now, level, slot_index);
             let live_count = slot.live;
             let mut restamped = Slot::default();
             slot.drain(&mut self.pool, |pool, mut entry| {
-                if !is_live(stamps, entry) {
+                if !is_live(slab, entry) {
                     return;
                 }
-                stamps[entry.index as usize] = stamp;
+                slab.set_tag(entry.index, stamp);
                 entry.stamp = stamp;
                 stamp += 1;
                 let deadline = if level == 0 {
@@ -794,8 +770,8 @@ fn deadline_of<T>(slab: &Slab<Timer<T>>, entry: SlotEntry, level: usize, start: 
 
 /// Whether a slot reference is the live one of its timer, not a tombstone.
 #[inline]
-fn is_live(stamps: &SegVec<u32>, entry: SlotEntry) -> bool {
-    stamps.get(entry.index as usize) == Some(&entry.stamp)
+fn is_live<T>(slab: &Slab<Timer<T>>, entry: SlotEntry) -> bool {
+    slab.tag_at(entry.index) == Some(entry.stamp)
 }
 
 impl<T> Default for TimerWheel<T> {
