@@ -102,7 +102,7 @@
 //!
 //! Slots are append-only lists of 12-byte references in chunks from one shared pool; a cancel
 //! frees the timer's storage at once and leaves a stamped tombstone, swept before tombstones
-//! outnumber live timers. Bookkeeping is 32 bytes per pending timer beyond a payload
+//! outnumber live timers. Bookkeeping is 28 bytes per pending timer beyond a payload
 //! of up to 8 bytes. `docs/design.md` in the repository explains every choice, and
 //! `docs/benchmarks.md` measures them.
 #![forbid(unsafe_code)]
