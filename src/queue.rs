@@ -119,30 +119,37 @@ pub trait TimerQueue<T> {
 impl<T> TimerQueue<T> for TimerWheel<T> {
     type Key = TimerKey;
 
+    #[inline]
     fn now(&self) -> u64 {
         TimerWheel::now(self)
     }
 
+    #[inline]
     fn len(&self) -> usize {
         TimerWheel::len(self)
     }
 
+    #[inline]
     fn insert_at(&mut self, deadline: u64, value: T) -> TimerKey {
         TimerWheel::insert_at(self, deadline, value)
     }
 
+    #[inline]
     fn cancel(&mut self, key: TimerKey) -> Option<T> {
         TimerWheel::cancel(self, key)
     }
 
+    #[inline]
     fn reschedule(&mut self, key: TimerKey, deadline: u64) -> Option<TimerKey> {
         TimerWheel::reschedule(self, key, deadline).then_some(key)
     }
 
+    #[inline]
     fn next_deadline(&self) -> Option<u64> {
         TimerWheel::next_deadline(self)
     }
 
+    #[inline]
     fn poll(&mut self, now: u64) -> Option<T> {
         TimerWheel::poll(self, now).map(|expired| expired.value)
     }

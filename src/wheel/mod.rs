@@ -77,7 +77,7 @@ pub struct TimerWheel<T> {
     /// Per level, one bit per slot holding at least one live timer.
     occupied: [u64; LEVELS],
     /// `LEVELS * SLOTS` slots, level by level.
-    slots: Box<[Slot]>,
+    slots: Box<[Slot; LEVELS * SLOTS]>,
     /// The chunks the slots' reference lists are made of.
     pool: Pool,
     /// The current tick.
@@ -156,7 +156,13 @@ impl<T> TimerWheel<T> {
         TimerWheel {
             slab: Slab::new(),
             occupied: [0; LEVELS],
-            slots: (0..LEVELS * SLOTS).map(|_| Slot::default()).collect(),
+            // Built on the heap (45 KB), then typed as an array so that slot indices computed
+            // from `level_of` and `slot_of` need no bounds checks.
+            slots: (0..LEVELS * SLOTS)
+                .map(|_| Slot::default())
+                .collect::<Box<[Slot]>>()
+                .try_into()
+                .expect("LEVELS * SLOTS slots"),
             pool: Pool::new(),
             now,
             next_stamp: 0,
