@@ -273,6 +273,52 @@ impl Subject for HashWheel {
     }
 }
 
+/// Not a timer: a bare slab with no order, whose `advance` fires nothing. In `timeouts` it costs
+/// what no implementation can avoid (the harness, the caller's key, and the storage entry a
+/// cancel frees and the next insert reuses), so it shows how close each scheduler gets to the
+/// floor. Only the criterion `timeouts` group runs it.
+pub(crate) struct Floor {
+    /// Per entry: generation, next free entry (`u32::MAX` while occupied), value.
+    entries: Vec<(u32, u32, u64)>,
+    free: u32,
+}
+
+impl Subject for Floor {
+    type Key = (u32, u32);
+    const NAME: &'static str = "floor";
+    fn new() -> Self {
+        Floor {
+            entries: Vec::new(),
+            free: u32::MAX,
+        }
+    }
+    fn insert(&mut self, _deadline: u64, value: u64) -> (u32, u32) {
+        if self.free != u32::MAX {
+            let index = self.free;
+            let entry = &mut self.entries[index as usize];
+            self.free = entry.1;
+            (entry.1, entry.2) = (u32::MAX, value);
+            return (index, entry.0);
+        }
+        self.entries.push((0, u32::MAX, value));
+        (self.entries.len() as u32 - 1, 0)
+    }
+    fn cancel(&mut self, (index, generation): (u32, u32)) {
+        let entry = &mut self.entries[index as usize];
+        if entry.0 == generation && entry.1 == u32::MAX {
+            entry.0 += 1;
+            entry.1 = self.free;
+            self.free = index;
+            black_box(entry.2);
+        }
+    }
+    fn reschedule(&mut self, key: (u32, u32), deadline: u64, value: u64) -> (u32, u32) {
+        self.cancel(key);
+        self.insert(deadline, value)
+    }
+    fn advance(&mut self, _now: u64, _fired: &mut Vec<u64>) {}
+}
+
 /// Jitter for connection `slot` touched at tick `now`: a hash, not a generator call, so the
 /// stream of touches stays the same even if an implementation fired at another tick.
 fn jitter(slot: u64, now: u64) -> u64 {
