@@ -513,7 +513,7 @@ impl<T> TimerWheel<T> {
     }
 
     /// Places the timer at storage `index` at the back of the slot for `deadline`.
-    #[inline]
+    #[inline(always)]
     fn place(&mut self, index: u32, stamp: u32, deadline: u64) {
         let effective = deadline.max(self.now);
         let level = level_of(self.now, effective);
@@ -529,7 +529,7 @@ impl<T> TimerWheel<T> {
 
     /// Takes a timer with deadline `deadline` out of its slot's live count; its reference
     /// stays behind as a tombstone until the slot is swept.
-    #[inline]
+    #[inline(always)]
     fn unplace(&mut self, deadline: u64) {
         let effective = deadline.max(self.now);
         let level = level_of(self.now, effective);
@@ -543,7 +543,7 @@ impl<T> TimerWheel<T> {
         if slot.live == 0 {
             slot.clear(&mut self.pool);
             self.occupied[level] &= !(1 << slot_index);
-            self.refresh_front();
+            self.refresh_front_cold();
         } else if slot.should_compact() {
             self.compact(level, slot_index);
         } else if level > 0 && effective == slot.earliest {
@@ -551,7 +551,7 @@ impl<T> TimerWheel<T> {
             // if `next_deadline` reads this slot, else when it becomes the first.
             slot.stale = true;
             if self.is_front(level, slot_index) {
-                self.refresh_front();
+                self.refresh_front_cold();
             }
         }
     }
@@ -569,7 +569,7 @@ impl<T> TimerWheel<T> {
     /// whose deadlines arrived in order only drops the tombstones at its head (each once); any
     /// other slot is walked, which a random cancel causes with probability one in the slot's
     /// size, so O(1) expected.
-    #[cold]
+    #[inline]
     fn refresh_front(&mut self) {
         if self.occupied[0] != 0 {
             return;
@@ -578,15 +578,28 @@ impl<T> TimerWheel<T> {
             return;
         };
         let slot_index = self.occupied[level].trailing_zeros() as usize;
-        let start = slot_start(self.now, level, slot_index);
-        let slot = &mut self.slots[level * SLOTS + slot_index];
-        if !slot.stale {
+        let slot = &self.slots[level * SLOTS + slot_index];
+        if slot.stale {
+            self.refresh_slot(level, slot_index);
+        } else {
             debug_assert!(
                 is_live(&self.slab, slot.earliest_entry),
                 "cached earliest is gone"
             );
-            return;
         }
+    }
+
+    /// `refresh_front` out of line, for the cancel path, which needs it rarely.
+    #[cold]
+    fn refresh_front_cold(&mut self) {
+        self.refresh_front();
+    }
+
+    /// Finds the earliest live timer of a stale slot: see `refresh_front`.
+    #[cold]
+    fn refresh_slot(&mut self, level: usize, slot_index: usize) {
+        let start = slot_start(self.now, level, slot_index);
+        let slot = &mut self.slots[level * SLOTS + slot_index];
         let earliest = if slot.in_order {
             while let Some(entry) = slot.front(&self.pool) {
                 if is_live(&self.slab, entry) {
@@ -647,6 +660,15 @@ impl<T> TimerWheel<T> {
     /// Removes and returns the first live timer of level 0's `slot_index`.
     fn pop(&mut self, slot_index: usize) -> Expired<T> {
         let slot = &mut self.slots[slot_index];
+        if slot.live == 1 && slot.len() == 1 {
+            // The last reference, and live: take it and empty the slot in one go.
+            let entry = slot
+                .front(&self.pool)
+                .expect("an occupied slot has a live timer");
+            slot.clear(&mut self.pool);
+            self.occupied[0] &= !(1 << slot_index);
+            return self.expire(entry);
+        }
         // Without tombstones (as many live timers as references) the front is live: no
         // liveness check, which reads the timer's storage (a likely cache miss).
         let clean = slot.live as usize == slot.len();

@@ -155,7 +155,7 @@ impl Slot {
     }
 
     /// Appends a live reference to a timer with effective deadline `deadline`.
-    #[inline]
+    #[inline(always)]
     pub(crate) fn push(&mut self, pool: &mut Pool, entry: SlotEntry, deadline: u64) {
         if self.tail == CHUNK as u32 {
             self.add_chunk(pool);
