@@ -3,11 +3,12 @@
 //! Timer storage grows to millions of entries. A `Vec` that doubles copies everything it holds
 //! at each growth (about as much again as its final size, in total) and leaves up to half of
 //! its capacity unused; one that grows by a quarter wastes less but copies four times its final
-//! size. Measured on the `fire` benchmark at 10^4 timers, those copies were 12 % of all
-//! instructions. A `SegVec` keeps its elements in segments of [`SEGMENT`] elements: a new
-//! segment is allocated at full size when the last one fills, and nothing is ever moved. Only
-//! the first segment grows like a `Vec` (a wheel with three timers does not need a segment of
-//! 1024), so copies are bounded by one segment and unused capacity by one segment too.
+//! size, and each copy lands on fresh pages the kernel must fault in. A `SegVec` keeps its
+//! elements in segments of [`SEGMENT`] elements: a new segment is allocated at full size when
+//! the last one fills, and nothing is ever moved. Only the first segment grows like a `Vec` (a
+//! wheel with three timers does not need a segment of 1024), so copies are bounded by one
+//! segment and unused capacity by one segment too. Replacing the quarter-growth `Vec` made
+//! `fire` at 10^4 timers about 10 % faster and cut 4-7 bytes per timer at 10^5 and 10^6.
 //!
 //! An access costs one more dependent load than a `Vec`'s, of a segment header that stays in
 //! cache: at 10^6 elements there are under a thousand of them.
