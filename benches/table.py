@@ -8,7 +8,7 @@ import os
 import sys
 
 root = sys.argv[1] if len(sys.argv) > 1 else "target/criterion"
-order = ["wheel", "lazy_heap", "indexed_heap", "btree", "nexus_timer", "tokio_delay_queue", "hash_wheel_timer"]
+order = ["wheel", "lazy_heap", "indexed_heap", "btree", "nexus_timer", "tokio_delay_queue", "hash_wheel_timer", "floor"]
 for workload in ["timeouts", "fire", "insert", "reschedule", "spread"]:
     wdir = os.path.join(root, workload)
     if not os.path.isdir(wdir):
