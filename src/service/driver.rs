@@ -207,18 +207,17 @@ pub(crate) fn run(shared: Arc<Shared>, hook: PanicHook, parker: Parker) -> Vec<U
             continue; // already due: the clock moved on during the pass
         }
         let shared = core.shared();
-        let wake_at = match timeout {
+        let now = shared.time();
+        let wheel_wakes_at = match timeout {
             // The driver wakes at this or a few microseconds later; a new timer due no earlier
             // needs no wake: it fires when the driver wakes for its own next timer.
-            Some(timeout) => shared.time().saturating_add(timeout),
+            Some(timeout) => now.saturating_add(timeout),
             None => Duration::MAX,
         };
-        if !shared.plan_park(wake_at) {
-            continue;
-        }
-        match timeout {
-            Some(timeout) => parker.park_timeout(timeout),
-            None => parker.park(),
+        match shared.plan_park(wheel_wakes_at) {
+            None => continue,
+            Some(Duration::MAX) => parker.park(),
+            Some(wake_at) => parker.park_timeout(wake_at.saturating_sub(now)),
         }
     }
 }

@@ -70,6 +70,9 @@ struct Queue {
     /// When the parked driver will wake by itself; zero while it is awake (it looks at
     /// the queue before parking) or already being woken.
     driver_wakes_at: Duration,
+    /// The earliest deadline of the timers queued since the driver last planned to park,
+    /// whether or not they were cancelled since; `Duration::MAX` if none.
+    earliest_queued: Duration,
 }
 
 /// The service's time line: the real monotonic clock, or one moved by a
@@ -104,6 +107,7 @@ impl Shared {
                 commands: Vec::new(),
                 closed: false,
                 driver_wakes_at: Duration::ZERO,
+                earliest_queued: Duration::MAX,
             }),
             clock,
             resolution,
@@ -169,6 +173,7 @@ impl Shared {
             return Err(command);
         }
         queue.commands.push(command);
+        queue.earliest_queued = queue.earliest_queued.min(due);
         let wake = !queue.driver_wakes_at.is_zero()
             && (due < queue.driver_wakes_at || queue.commands.len() >= WAKE_BATCH);
         if wake {
@@ -181,17 +186,30 @@ impl Shared {
         Ok(())
     }
 
-    /// The driver is about to park until `wake_at` on the time line (`Duration::MAX`: until
-    /// woken). False if commands
-    /// arrived since it last took them: it must not park.
-    pub(crate) fn plan_park(&self, wake_at: Duration) -> bool {
+    /// The driver is about to park until `wheel_wakes_at` on the time line, the next deadline
+    /// in its scheduler (`Duration::MAX`: none). Returns when it must wake instead: no later
+    /// than that, and no later than the earliest deadline queued since it last planned to
+    /// park, even if that timer was cancelled since; `None` if commands arrived since it last
+    /// took them, so it must not park.
+    ///
+    /// Waking early is always allowed; waking late never is. Parking until a recently queued
+    /// deadline costs the driver at most one wake for nothing, and spares the callers one
+    /// unpark for every later timer due after it: a stream of timers that are scheduled and
+    /// soon cancelled (the usual fate of a timeout) would otherwise wake the driver for each
+    /// of them, since none of them reaches the scheduler to lower its next deadline.
+    pub(crate) fn plan_park(&self, wheel_wakes_at: Duration) -> Option<Duration> {
         let mut queue = lock(&self.queue);
+        let earliest_queued = std::mem::replace(&mut queue.earliest_queued, Duration::MAX);
         if queue.closed || !queue.commands.is_empty() {
-            return false;
+            return None;
         }
+        // Rounded up to its tick, where the scheduler would fire it: no wake before that.
+        let resolution = self.resolution;
+        let earliest_queued = resolution.duration(resolution.ticks_ceil(earliest_queued));
+        let wake_at = wheel_wakes_at.min(earliest_queued);
         // Never zero: that means awake.
         queue.driver_wakes_at = wake_at.max(Duration::from_nanos(1));
-        true
+        Some(wake_at)
     }
 
     pub(crate) fn wake(&self) {
