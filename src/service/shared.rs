@@ -3,7 +3,7 @@
 
 use super::state::TimerState;
 use super::sync::{lock, Mutex};
-use super::ShutdownError;
+use super::{CallbackPanic, ShutdownError};
 use crate::clock::{Clock, ManualClock, MonotonicClock, Resolution};
 use crate::TimerHandle;
 use crossbeam_utils::sync::Unparker;
@@ -44,8 +44,8 @@ pub(crate) struct Timer<C: ?Sized = dyn Callback> {
     /// The deadline asked for, on the service's time line.
     pub(crate) deadline: Duration,
     /// The timer's place in the driver's scheduler: `None` until the driver inserts it (and
-    /// forever if a cancel won first). The driver writes it; a winning cancel reads it once,
-    /// to learn whether the driver must be told. The lock is held for a few instructions.
+    /// forever if a cancel won first). Only the driver reads or writes it, so the lock is
+    /// never contended; cancellers learn whether it is set from the `PLACED` bit of `state`.
     pub(crate) handle: Mutex<Option<TimerHandle>>,
     /// The callback, until it is run or discarded.
     pub(crate) callback: C,
@@ -55,9 +55,18 @@ pub(crate) struct Timer<C: ?Sized = dyn Callback> {
 pub(crate) enum Command {
     /// Hand a new timer to the scheduler.
     Insert(TimerRef),
-    /// A `cancel` won for this timer: take it out of the wheel and free it.
+    /// A `cancel` won for this timer after the driver placed it: take it out of the
+    /// scheduler and free it.
     Cancel(TimerRef),
+    /// A cancelled callback's captures panicked while a `cancel` dropped them: for the
+    /// panic hook, which lives on the driver.
+    Report(CallbackPanic),
 }
+
+/// How far back from the end of the queue a winning cancel looks for its timer's insert.
+/// A timer cancelled right after it was scheduled is usually last, or among the last few
+/// when several threads schedule at once; one found further back is left to the driver.
+const WITHDRAW_DEPTH: usize = 8;
 
 /// Queued commands past which the driver is woken whatever their deadlines: the bound on
 /// memory held by commands (cancelled timers included) while the driver sleeps.
@@ -161,6 +170,35 @@ impl Shared {
     /// shutdown there is nothing to tell: the final pass drops every cancelled timer.
     pub(crate) fn cancelled(&self, timer: &TimerRef) {
         let _ = self.push(Command::Cancel(TimerRef::clone(timer)), Duration::MAX);
+    }
+
+    /// Takes back the insert of a timer a cancel has won before the driver placed it, if it
+    /// is still among the last [`WITHDRAW_DEPTH`] queued commands: then the driver never sees
+    /// the timer, and the canceller, holding the command's reference, frees it itself. `None`
+    /// if the driver took it already (it will find the timer cancelled), if it is further
+    /// back, or if the queue is closed (the driver takes its last commands as they are).
+    pub(crate) fn withdraw(&self, timer: &TimerRef) -> Option<TimerRef> {
+        let mut queue = lock(&self.queue);
+        if queue.closed {
+            return None;
+        }
+        let commands = &mut queue.commands;
+        let start = commands.len().saturating_sub(WITHDRAW_DEPTH);
+        let found = commands[start..].iter().rposition(
+            |command| matches!(command, Command::Insert(queued) if TimerRef::ptr_eq(queued, timer)),
+        )?;
+        match commands.remove(start + found) {
+            Command::Insert(queued) => Some(queued),
+            _ => unreachable!("matched an insert"),
+        }
+    }
+
+    /// Hands a panic caught off the driver to the panic hook, on the driver, which is woken
+    /// for it. After shutdown it is dropped (with care: its payload is user code too).
+    pub(crate) fn report(&self, panic: CallbackPanic) {
+        if let Err(refused) = self.push(Command::Report(panic), Duration::ZERO) {
+            let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(move || drop(refused)));
+        }
     }
 
     /// Appends a command due at `due` and wakes the parked driver if it would otherwise
