@@ -217,7 +217,7 @@ pub(crate) fn run(shared: Arc<Shared>, hook: PanicHook, parker: Parker) -> Vec<U
             Some(timeout) => now.saturating_add(timeout),
             None => Duration::MAX,
         };
-        match shared.plan_park(wheel_wakes_at) {
+        match shared.plan_park(now, wheel_wakes_at) {
             None => continue,
             Some(Duration::MAX) => parker.park(),
             Some(wake_at) => parker.park_timeout(wake_at.saturating_sub(now)),

@@ -235,7 +235,10 @@ impl Shared {
     /// unpark for every later timer due after it: a stream of timers that are scheduled and
     /// soon cancelled (the usual fate of a timeout) would otherwise wake the driver for each
     /// of them, since none of them reaches the scheduler to lower its next deadline.
-    pub(crate) fn plan_park(&self, wheel_wakes_at: Duration) -> Option<Duration> {
+    ///
+    /// `now` is the driver's last clock reading: a queued deadline at or before it is no
+    /// reason to wake (that timer, if still pending, is in the scheduler and due already).
+    pub(crate) fn plan_park(&self, now: Duration, wheel_wakes_at: Duration) -> Option<Duration> {
         let mut queue = lock(&self.queue);
         let earliest_queued = std::mem::replace(&mut queue.earliest_queued, Duration::MAX);
         if queue.closed || !queue.commands.is_empty() {
@@ -244,7 +247,11 @@ impl Shared {
         // Rounded up to its tick, where the scheduler would fire it: no wake before that.
         let resolution = self.resolution;
         let earliest_queued = resolution.duration(resolution.ticks_ceil(earliest_queued));
-        let wake_at = wheel_wakes_at.min(earliest_queued);
+        let wake_at = if earliest_queued > now {
+            wheel_wakes_at.min(earliest_queued)
+        } else {
+            wheel_wakes_at
+        };
         // Never zero: that means awake.
         queue.driver_wakes_at = wake_at.max(Duration::from_nanos(1));
         Some(wake_at)

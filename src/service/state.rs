@@ -85,9 +85,13 @@ impl TimerState {
     }
 
     /// `from -> to`, leaving the `PLACED` bit as it is; the word it replaced iff this call
-    /// made the move. At most two tries: `PLACED` is set at most once.
+    /// made the move. Reads the word first, so that the CAS expects the right `PLACED` bit
+    /// (and a lost race costs no CAS); at most two tries, as `PLACED` is set at most once.
     fn transition(&self, from: u8, to: u8) -> Option<u8> {
-        let mut current = from;
+        let mut current = self.word.load(Ordering::Acquire);
+        if current & STATE != from {
+            return None;
+        }
         loop {
             let next = (current & PLACED) | to;
             match self
