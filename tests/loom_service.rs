@@ -63,6 +63,67 @@ fn cancel_vs_insert_frees_at_once() {
     });
 }
 
+/// Counts how many times it was dropped: a callback's captures, to see when it is freed.
+struct Token(Arc<AtomicUsize>);
+
+impl Drop for Token {
+    fn drop(&mut self) {
+        self.0.fetch_add(1, Ordering::SeqCst);
+    }
+}
+
+/// The placing race in full: the driver takes the insert, checks the state, places the timer
+/// and sets `PLACED`, while a cancel wins the CAS and then either finds `PLACED` (and sends a
+/// `Cancel`), withdraws the queued insert, or leaves the timer to the driver. Whatever the
+/// interleaving the callback is dropped exactly once, by the end of the driver's next pass,
+/// and the scheduler is left empty.
+#[test]
+fn cancel_vs_placing_frees_exactly_once() {
+    loom::model(|| {
+        let mut driver = TimerService::builder().build_manual();
+        let dropped = Arc::new(AtomicUsize::new(0));
+        let token = Token(Arc::clone(&dropped));
+        let timeout = driver
+            .handle()
+            .call_at(Duration::from_secs(1), move || drop(token))
+            .unwrap();
+        let racer = timeout.clone();
+        let cancel = thread::spawn(move || racer.cancel());
+        driver.pending();
+        assert!(cancel.join().unwrap());
+        assert_eq!(driver.pending(), 0, "a cancelled timer outlived the cancel");
+        assert_eq!(dropped.load(Ordering::SeqCst), 1);
+        assert!(timeout.is_cancelled());
+    });
+}
+
+/// A cancel withdrawing its timer's insert from the queue while another thread queues an
+/// insert behind it, and the driver takes the queue: the other timer is never lost or
+/// duplicated, the cancelled one never reaches the scheduler for good.
+#[test]
+fn withdraw_vs_schedule_vs_take() {
+    loom::model(|| {
+        let mut driver = TimerService::builder().build_manual();
+        let handle = driver.handle();
+        let dropped = Arc::new(AtomicUsize::new(0));
+        let token = Token(Arc::clone(&dropped));
+        let mine = handle
+            .call_at(Duration::from_secs(1), move || drop(token))
+            .unwrap();
+        let other_handle = handle.clone();
+        let other = thread::spawn(move || other_handle.call_at(Duration::from_secs(2), || {}));
+        let racer = mine.clone();
+        let cancel = thread::spawn(move || racer.cancel());
+        driver.pending();
+        assert!(cancel.join().unwrap());
+        let other = other.join().unwrap().unwrap();
+        assert_eq!(driver.pending(), 1, "the other timer, alone");
+        assert_eq!(dropped.load(Ordering::SeqCst), 1);
+        assert!(other.cancel());
+        assert_eq!(driver.pending(), 0);
+    });
+}
+
 #[test]
 fn cancel_vs_cancel() {
     loom::model(|| {

@@ -152,6 +152,42 @@ fn a_panicking_callback_is_reported_and_the_service_carries_on() {
     assert_eq!(rx.recv_timeout(GUARD), Ok(2));
 }
 
+/// A cancelled callback's captures are dropped by the canceller when it takes the timer back
+/// before the driver saw it, and by the driver otherwise: a panic there reaches the hook,
+/// on the driver, either way (in the order the drops happened); `cancel` returns normally.
+#[test]
+fn a_panicking_destructor_is_reported_whoever_drops_it() {
+    struct Grenade(&'static str);
+    impl Drop for Grenade {
+        fn drop(&mut self) {
+            panic!("{}", self.0);
+        }
+    }
+    let reports = Arc::new(Mutex::new(Vec::new()));
+    let seen = Arc::clone(&reports);
+    let mut driver = TimerService::builder()
+        .panic_hook(move |panic| {
+            seen.lock()
+                .unwrap()
+                .push(panic.message().unwrap().to_owned())
+        })
+        .build_manual();
+    let handle = driver.handle();
+    let withdrawn = Grenade("withdrawn");
+    let early = handle
+        .call_later(Duration::from_secs(9), move || drop(withdrawn))
+        .unwrap();
+    assert!(early.cancel()); // still queued: dropped right here
+    let placed = Grenade("placed");
+    let late = handle
+        .call_later(Duration::from_secs(9), move || drop(placed))
+        .unwrap();
+    assert_eq!(driver.pending(), 1);
+    assert!(late.cancel()); // in the scheduler: dropped by the driver
+    assert_eq!(driver.pending(), 0);
+    assert_eq!(*reports.lock().unwrap(), ["withdrawn", "placed"]);
+}
+
 #[test]
 fn a_panicking_hook_does_not_stop_the_driver() {
     let service = TimerService::builder()

@@ -128,21 +128,23 @@ impl Core {
     fn apply(&mut self, command: Command) {
         match command {
             Command::Insert(timer) => {
-                // Checked and inserted under the timer's lock: a cancel that finds no handle
-                // under the same lock knows this check will see it (see `Timeout::cancel`).
-                let owner = TimerRef::clone(&timer);
-                let mut slot = lock(&owner.handle);
                 if !timer.state.is_pending() {
                     // Cancelled before the driver saw it: it never enters the scheduler.
-                    drop(slot);
                     self.driver.discard(&timer);
                     return;
                 }
-                let deadline = timer.deadline;
+                let (deadline, owner) = (timer.deadline, TimerRef::clone(&timer));
                 let handle = self
                     .sched
-                    .call_at(deadline, move |driver: &mut Driver, _| driver.due(timer));
-                *slot = Some(handle);
+                    .call_at(deadline, move |driver: &mut Driver, _| driver.due(owner));
+                if timer.state.mark_placed() {
+                    *lock(&timer.handle) = Some(handle);
+                } else {
+                    // A cancel won since the check above, before `PLACED` was set, so it sent
+                    // no `Cancel`: freeing the timer falls to the driver, now.
+                    self.sched.cancel(handle);
+                    self.driver.discard(&timer);
+                }
             }
             Command::Cancel(timer) => {
                 // A stale handle (the timer came due meanwhile) names nothing.
@@ -153,6 +155,7 @@ impl Core {
                     self.driver.discard(&timer);
                 }
             }
+            Command::Report(panic) => self.driver.report(panic),
         }
     }
 
@@ -207,18 +210,17 @@ pub(crate) fn run(shared: Arc<Shared>, hook: PanicHook, parker: Parker) -> Vec<U
             continue; // already due: the clock moved on during the pass
         }
         let shared = core.shared();
-        let wake_at = match timeout {
+        let now = shared.time();
+        let wheel_wakes_at = match timeout {
             // The driver wakes at this or a few microseconds later; a new timer due no earlier
             // needs no wake: it fires when the driver wakes for its own next timer.
-            Some(timeout) => shared.time().saturating_add(timeout),
+            Some(timeout) => now.saturating_add(timeout),
             None => Duration::MAX,
         };
-        if !shared.plan_park(wake_at) {
-            continue;
-        }
-        match timeout {
-            Some(timeout) => parker.park_timeout(timeout),
-            None => parker.park(),
+        match shared.plan_park(now, wheel_wakes_at) {
+            None => continue,
+            Some(Duration::MAX) => parker.park(),
+            Some(wake_at) => parker.park_timeout(wake_at.saturating_sub(now)),
         }
     }
 }

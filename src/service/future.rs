@@ -51,7 +51,7 @@ impl Drop for Settle {
 ///
 /// Works with any executor: the driver thread wakes the last waker it was polled with.
 /// Resolves to `Ok(())`, or to `Err(ShutdownError)` if the service shut down first (or already
-/// had). Dropping a `Sleep` cancels its timer (freed by the driver's next pass).
+/// had). Dropping a `Sleep` cancels its timer (freed at once, or by the driver's next pass).
 ///
 /// ```
 /// use std::time::Duration;

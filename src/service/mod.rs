@@ -22,8 +22,10 @@
 //! Each timer's fate is one atomic [`TimerState`] word: the driver firing it, any number of
 //! [`Timeout::cancel`] calls, and shutdown all race by compare-and-swap out of
 //! [`TimerStatus::Pending`], and exactly one of them wins. A winning cancel frees the timer
-//! in O(1) on the driver's next pass, not at its deadline (the driver is woken for a timer due
-//! before it would wake anyway, or once 1024 requests are queued). See docs/design.md, "The timer service".
+//! at once, on its own thread, if the timer's insert is still queued; otherwise in O(1) on
+//! the driver's next pass, not at its deadline (the driver is woken for a timer due before it
+//! would wake anyway, or once 1024 requests are queued). See docs/design.md, "The timer
+//! service".
 
 mod driver;
 mod future;
@@ -40,9 +42,10 @@ use shared::{Shared, TimerRef};
 use std::any::Any;
 use std::fmt;
 use std::io;
+use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::thread::{current, JoinHandle};
 use std::time::Duration;
-use sync::{lock, Arc};
+use sync::Arc;
 
 /// The callback panic hook as the driver holds it.
 type PanicHook = Box<dyn FnMut(CallbackPanic) + Send + 'static>;
@@ -275,14 +278,37 @@ impl Timeout {
     /// assert!(!timeout.cancel());
     /// ```
     pub fn cancel(&self) -> bool {
-        let won = self.timer.state.cancel();
-        // Only a timer already in the driver's scheduler needs freeing there. One whose insert
-        // the driver has not applied yet is dropped when it is: the driver checks the state
-        // under this same lock before inserting, and the CAS above came first.
-        if won && lock(&self.timer.handle).is_some() {
-            self.shared.cancelled(&self.timer);
+        match self.timer.state.cancel_placed() {
+            None => false,
+            // In the driver's scheduler: only the driver can take it out.
+            Some(true) => {
+                self.shared.cancelled(&self.timer);
+                true
+            }
+            // Not placed yet: the driver will drop it unplaced, or (if it placed it meanwhile)
+            // take it out again at once, finding it cancelled. Better still, the insert may
+            // still be queued: then the driver never hears of the timer.
+            Some(false) => {
+                if let Some(queued) = self.shared.withdraw(&self.timer) {
+                    drop(queued);
+                    self.discard_here();
+                }
+                true
+            }
         }
-        won
+    }
+
+    /// Drops the callback of a timer this thread cancelled and withdrew, on this thread. Its
+    /// captures are user code: a panic while dropping them goes to the panic hook, on the
+    /// driver, as it would had the driver dropped them.
+    fn discard_here(&self) {
+        let callback = &self.timer.callback;
+        if let Err(payload) = catch_unwind(AssertUnwindSafe(|| callback.discard())) {
+            self.shared.report(CallbackPanic {
+                payload,
+                deadline: self.timer.deadline,
+            });
+        }
     }
 
     /// Whether a `cancel` stopped the callback.

@@ -3,7 +3,7 @@
 
 use super::state::TimerState;
 use super::sync::{lock, Mutex};
-use super::ShutdownError;
+use super::{CallbackPanic, ShutdownError};
 use crate::clock::{Clock, ManualClock, MonotonicClock, Resolution};
 use crate::TimerHandle;
 use crossbeam_utils::sync::Unparker;
@@ -44,8 +44,8 @@ pub(crate) struct Timer<C: ?Sized = dyn Callback> {
     /// The deadline asked for, on the service's time line.
     pub(crate) deadline: Duration,
     /// The timer's place in the driver's scheduler: `None` until the driver inserts it (and
-    /// forever if a cancel won first). The driver writes it; a winning cancel reads it once,
-    /// to learn whether the driver must be told. The lock is held for a few instructions.
+    /// forever if a cancel won first). Only the driver reads or writes it, so the lock is
+    /// never contended; cancellers learn whether it is set from the `PLACED` bit of `state`.
     pub(crate) handle: Mutex<Option<TimerHandle>>,
     /// The callback, until it is run or discarded.
     pub(crate) callback: C,
@@ -55,9 +55,18 @@ pub(crate) struct Timer<C: ?Sized = dyn Callback> {
 pub(crate) enum Command {
     /// Hand a new timer to the scheduler.
     Insert(TimerRef),
-    /// A `cancel` won for this timer: take it out of the wheel and free it.
+    /// A `cancel` won for this timer after the driver placed it: take it out of the
+    /// scheduler and free it.
     Cancel(TimerRef),
+    /// A cancelled callback's captures panicked while a `cancel` dropped them: for the
+    /// panic hook, which lives on the driver.
+    Report(CallbackPanic),
 }
+
+/// How far back from the end of the queue a winning cancel looks for its timer's insert.
+/// A timer cancelled right after it was scheduled is usually last, or among the last few
+/// when several threads schedule at once; one found further back is left to the driver.
+const WITHDRAW_DEPTH: usize = 8;
 
 /// Queued commands past which the driver is woken whatever their deadlines: the bound on
 /// memory held by commands (cancelled timers included) while the driver sleeps.
@@ -70,6 +79,9 @@ struct Queue {
     /// When the parked driver will wake by itself; zero while it is awake (it looks at
     /// the queue before parking) or already being woken.
     driver_wakes_at: Duration,
+    /// The earliest deadline of the timers queued since the driver last planned to park,
+    /// whether or not they were cancelled since; `Duration::MAX` if none.
+    earliest_queued: Duration,
 }
 
 /// The service's time line: the real monotonic clock, or one moved by a
@@ -104,6 +116,7 @@ impl Shared {
                 commands: Vec::new(),
                 closed: false,
                 driver_wakes_at: Duration::ZERO,
+                earliest_queued: Duration::MAX,
             }),
             clock,
             resolution,
@@ -159,6 +172,35 @@ impl Shared {
         let _ = self.push(Command::Cancel(TimerRef::clone(timer)), Duration::MAX);
     }
 
+    /// Takes back the insert of a timer a cancel has won before the driver placed it, if it
+    /// is still among the last [`WITHDRAW_DEPTH`] queued commands: then the driver never sees
+    /// the timer, and the canceller, holding the command's reference, frees it itself. `None`
+    /// if the driver took it already (it will find the timer cancelled), if it is further
+    /// back, or if the queue is closed (the driver takes its last commands as they are).
+    pub(crate) fn withdraw(&self, timer: &TimerRef) -> Option<TimerRef> {
+        let mut queue = lock(&self.queue);
+        if queue.closed {
+            return None;
+        }
+        let commands = &mut queue.commands;
+        let start = commands.len().saturating_sub(WITHDRAW_DEPTH);
+        let found = commands[start..].iter().rposition(
+            |command| matches!(command, Command::Insert(queued) if TimerRef::ptr_eq(queued, timer)),
+        )?;
+        match commands.remove(start + found) {
+            Command::Insert(queued) => Some(queued),
+            _ => unreachable!("matched an insert"),
+        }
+    }
+
+    /// Hands a panic caught off the driver to the panic hook, on the driver, which is woken
+    /// for it. After shutdown it is dropped (with care: its payload is user code too).
+    pub(crate) fn report(&self, panic: CallbackPanic) {
+        if let Err(refused) = self.push(Command::Report(panic), Duration::ZERO) {
+            let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(move || drop(refused)));
+        }
+    }
+
     /// Appends a command due at `due` and wakes the parked driver if it would otherwise
     /// sleep past that, or if [`WAKE_BATCH`] commands are waiting. An awake driver looks
     /// at the queue before it parks, so it needs no wake. A refused command is handed back,
@@ -169,6 +211,7 @@ impl Shared {
             return Err(command);
         }
         queue.commands.push(command);
+        queue.earliest_queued = queue.earliest_queued.min(due);
         let wake = !queue.driver_wakes_at.is_zero()
             && (due < queue.driver_wakes_at || queue.commands.len() >= WAKE_BATCH);
         if wake {
@@ -181,17 +224,37 @@ impl Shared {
         Ok(())
     }
 
-    /// The driver is about to park until `wake_at` on the time line (`Duration::MAX`: until
-    /// woken). False if commands
-    /// arrived since it last took them: it must not park.
-    pub(crate) fn plan_park(&self, wake_at: Duration) -> bool {
+    /// The driver is about to park until `wheel_wakes_at` on the time line, the next deadline
+    /// in its scheduler (`Duration::MAX`: none). Returns when it must wake instead: no later
+    /// than that, and no later than the earliest deadline queued since it last planned to
+    /// park, even if that timer was cancelled since; `None` if commands arrived since it last
+    /// took them, so it must not park.
+    ///
+    /// Waking early is always allowed; waking late never is. Parking until a recently queued
+    /// deadline costs the driver at most one wake for nothing, and spares the callers one
+    /// unpark for every later timer due after it: a stream of timers that are scheduled and
+    /// soon cancelled (the usual fate of a timeout) would otherwise wake the driver for each
+    /// of them, since none of them reaches the scheduler to lower its next deadline.
+    ///
+    /// `now` is the driver's last clock reading: a queued deadline at or before it is no
+    /// reason to wake (that timer, if still pending, is in the scheduler and due already).
+    pub(crate) fn plan_park(&self, now: Duration, wheel_wakes_at: Duration) -> Option<Duration> {
         let mut queue = lock(&self.queue);
+        let earliest_queued = std::mem::replace(&mut queue.earliest_queued, Duration::MAX);
         if queue.closed || !queue.commands.is_empty() {
-            return false;
+            return None;
         }
+        // Rounded up to its tick, where the scheduler would fire it: no wake before that.
+        let resolution = self.resolution;
+        let earliest_queued = resolution.duration(resolution.ticks_ceil(earliest_queued));
+        let wake_at = if earliest_queued > now {
+            wheel_wakes_at.min(earliest_queued)
+        } else {
+            wheel_wakes_at
+        };
         // Never zero: that means awake.
         queue.driver_wakes_at = wake_at.max(Duration::from_nanos(1));
-        true
+        Some(wake_at)
     }
 
     pub(crate) fn wake(&self) {

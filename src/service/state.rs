@@ -10,7 +10,9 @@
 //!
 //! `PENDING` is the only state with more than one way out, and every way out is a CAS from
 //! `PENDING`: whichever CAS lands first decides, every later one fails. That is the whole
-//! exactly-once argument; docs/design.md ("The timer service") spells it out.
+//! exactly-once argument; docs/design.md ("The timer service") spells it out. The same word
+//! carries one more bit, `PLACED`, that only says whether the driver's scheduler holds the
+//! timer (and so who frees a cancelled one); every transition carries it over unchanged.
 
 use super::sync::{AtomicU8, Ordering};
 use std::fmt;
@@ -19,6 +21,12 @@ const PENDING: u8 = 0;
 const EXPIRED: u8 = 1;
 const CANCELLED: u8 = 2;
 const UNFIRED: u8 = 3;
+/// The bits above that hold one of the four states.
+const STATE: u8 = 0b011;
+/// Set once by the driver when the timer is in its scheduler; no CAS on the state ever
+/// changes it. It shares the state's word so that a winning cancel learns, in the same CAS,
+/// whether it must ask the driver to free the timer (see [`TimerState::cancel_placed`]).
+const PLACED: u8 = 0b100;
 
 /// Where a timer is in its life, as read from a [`TimerState`].
 ///
@@ -76,11 +84,52 @@ impl TimerState {
         }
     }
 
+    /// `from -> to`, leaving the `PLACED` bit as it is; the word it replaced iff this call
+    /// made the move. Reads the word first, so that the CAS expects the right `PLACED` bit
+    /// (and a lost race costs no CAS); at most two tries, as `PLACED` is set at most once.
+    fn transition(&self, from: u8, to: u8) -> Option<u8> {
+        let mut current = self.word.load(Ordering::Acquire);
+        if current & STATE != from {
+            return None;
+        }
+        loop {
+            let next = (current & PLACED) | to;
+            match self
+                .word
+                .compare_exchange(current, next, Ordering::AcqRel, Ordering::Acquire)
+            {
+                Ok(_) => return Some(current),
+                Err(actual) if actual & STATE == from => current = actual,
+                Err(_) => return None,
+            }
+        }
+    }
+
     /// `PENDING -> to`; true iff this call made the move.
     fn leave_pending(&self, to: u8) -> bool {
-        self.word
-            .compare_exchange(PENDING, to, Ordering::AcqRel, Ordering::Acquire)
-            .is_ok()
+        self.transition(PENDING, to).is_some()
+    }
+
+    /// `PENDING -> CANCELLED`, as [`cancel`](Self::cancel); if this call won, whether the
+    /// driver had placed the timer in its scheduler first.
+    ///
+    /// With [`mark_placed`](Self::mark_placed) this decides who frees a cancelled timer, both
+    /// being read-modify-writes of this one word (so one of them comes first, whatever the
+    /// interleaving): a cancel that finds `PLACED` asks the driver to take the timer out of
+    /// its scheduler; otherwise `mark_placed`, coming later, finds `CANCELLED` and the driver
+    /// takes it out at once. Never both, never neither.
+    pub(crate) fn cancel_placed(&self) -> Option<bool> {
+        let before = self.transition(PENDING, CANCELLED)?;
+        Some(before & PLACED != 0)
+    }
+
+    /// Sets `PLACED`: the driver has just put the timer in its scheduler. True iff the timer
+    /// was still pending, so any cancel from now on finds `PLACED`; false if a cancel won
+    /// first without seeing it, and the driver must free the timer itself.
+    pub(crate) fn mark_placed(&self) -> bool {
+        let before = self.word.fetch_or(PLACED, Ordering::AcqRel);
+        debug_assert_eq!(before & PLACED, 0, "timer placed twice");
+        before & STATE == PENDING
     }
 
     /// `PENDING -> CANCELLED`. True iff this call stopped the callback.
@@ -129,9 +178,7 @@ impl TimerState {
     /// assert!(state.is_expired());
     /// ```
     pub fn finish_unfired(&self) -> bool {
-        self.word
-            .compare_exchange(UNFIRED, EXPIRED, Ordering::AcqRel, Ordering::Acquire)
-            .is_ok()
+        self.transition(UNFIRED, EXPIRED).is_some()
     }
 
     /// The current status.
@@ -144,12 +191,12 @@ impl TimerState {
     /// assert_eq!(state.status(), TimerStatus::Unfired);
     /// ```
     pub fn status(&self) -> TimerStatus {
-        match self.word.load(Ordering::Acquire) {
+        match self.word.load(Ordering::Acquire) & STATE {
             PENDING => TimerStatus::Pending,
             EXPIRED => TimerStatus::Expired,
             CANCELLED => TimerStatus::Cancelled,
-            word => {
-                debug_assert_eq!(word, UNFIRED, "timer state word out of range");
+            state => {
+                debug_assert_eq!(state, UNFIRED);
                 TimerStatus::Unfired
             }
         }
