@@ -645,16 +645,7 @@ impl<T> TimerWheel<T> {
             return;
         }
         // The earliest timer left: the sweep just read the slot, so find the new one now.
-        let start = slot_start(self.now, level, slot_index);
-        let mut earliest = (u64::MAX, slot::NO_ENTRY);
-        slot.for_each(&self.pool, |entry| {
-            let deadline = deadline_of(&self.slab, entry, level, start);
-            if earliest.1 == slot::NO_ENTRY || deadline < earliest.0 {
-                earliest = (deadline, entry);
-            }
-        });
-        (slot.earliest, slot.earliest_entry) = earliest;
-        slot.stale = false;
+        self.refresh_slot(level, slot_index);
     }
 
     /// Removes and returns the first live timer of level 0's `slot_index`.
@@ -755,12 +746,7 @@ impl<T> TimerWheel<T> {
                 slab.set_tag(entry.index, stamp);
                 entry.stamp = stamp;
                 stamp += 1;
-                let deadline = if level == 0 {
-                    start
-                } else {
-                    deadline_of(slab, entry, level, start)
-                };
-                restamped.push(pool, entry, deadline);
+                restamped.push(pool, entry, deadline_of(slab, entry, level, start));
             });
             debug_assert_eq!(restamped.live, live_count, "restamp lost or found timers");
             *slot = restamped;
