@@ -292,15 +292,6 @@ impl<V> Slab<V> {
     }
 }
 
-/// Makes room for one more element, growing by a quarter instead of doubling: storage for
-/// millions of timers then wastes at most a fifth of itself, not up to half, for 1.25x more
-/// copying while it grows. Steady state does not grow at all.
-pub(crate) fn grow_gently<E>(vec: &mut Vec<E>) {
-    if vec.len() == vec.capacity() {
-        vec.reserve_exact((vec.len() / 4).max(16));
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
