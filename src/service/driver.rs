@@ -65,11 +65,8 @@ impl Driver {
     /// Drops a callback that will never run. Its captures are user code too: a panicking
     /// destructor is reported like a panicking callback.
     fn discard(&mut self, timer: &TimerRef) {
-        if let Err(payload) = catch_unwind(AssertUnwindSafe(|| timer.callback.discard())) {
-            self.report(CallbackPanic {
-                payload,
-                deadline: timer.deadline,
-            });
+        if let Err(panic) = timer.discard_callback() {
+            self.report(panic);
         }
     }
 

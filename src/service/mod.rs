@@ -42,7 +42,6 @@ use shared::{Shared, TimerRef};
 use std::any::Any;
 use std::fmt;
 use std::io;
-use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::thread::{current, JoinHandle};
 use std::time::Duration;
 use sync::Arc;
@@ -302,12 +301,8 @@ impl Timeout {
     /// captures are user code: a panic while dropping them goes to the panic hook, on the
     /// driver, as it would had the driver dropped them.
     fn discard_here(&self) {
-        let callback = &self.timer.callback;
-        if let Err(payload) = catch_unwind(AssertUnwindSafe(|| callback.discard())) {
-            self.shared.report(CallbackPanic {
-                payload,
-                deadline: self.timer.deadline,
-            });
+        if let Err(panic) = self.timer.discard_callback() {
+            self.shared.report(panic);
         }
     }
 

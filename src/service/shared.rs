@@ -7,6 +7,7 @@ use super::{CallbackPanic, ShutdownError};
 use crate::clock::{Clock, ManualClock, MonotonicClock, Resolution};
 use crate::TimerHandle;
 use crossbeam_utils::sync::Unparker;
+use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::time::Duration;
 
 /// A timer's callback slot, type-erased: the callback lives in the timer's own allocation,
@@ -49,6 +50,19 @@ pub(crate) struct Timer<C: ?Sized = dyn Callback> {
     pub(crate) handle: Mutex<Option<TimerHandle>>,
     /// The callback, until it is run or discarded.
     pub(crate) callback: C,
+}
+
+impl Timer {
+    /// Drops the callback unrun, wherever this is called. Its captures are user code: a panic
+    /// in their destructor is caught and handed back, for the panic hook.
+    pub(crate) fn discard_callback(&self) -> Result<(), CallbackPanic> {
+        catch_unwind(AssertUnwindSafe(|| self.callback.discard())).map_err(|payload| {
+            CallbackPanic {
+                payload,
+                deadline: self.deadline,
+            }
+        })
+    }
 }
 
 /// A request from a handle to the driver, processed in the order it was queued.
