@@ -414,6 +414,7 @@ impl<T> TimerWheel<T> {
     /// ```
     pub fn poll(&mut self, now: u64) -> Option<Expired<T>> {
         let target = now.max(self.now);
+        let mut cascaded = false;
         loop {
             if self.occupied[0] != 0 {
                 let slot = self.occupied[0].trailing_zeros() as usize;
@@ -463,9 +464,12 @@ impl<T> TimerWheel<T> {
             // can be placed behind them there.
             self.now = start;
             self.cascade(level, slot_index);
+            cascaded = true;
         }
         self.now = target;
-        if self.occupied[0] == 0 {
+        // A cascade may have made a slot the first that was stale while it was not; the
+        // first slot before it was kept exact.
+        if cascaded && self.occupied[0] == 0 {
             self.refresh_front();
         }
         None
