@@ -8,7 +8,7 @@
 //! ```
 #![cfg(loom)]
 
-use loom::sync::atomic::{AtomicUsize, Ordering};
+use loom::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use loom::sync::Arc;
 use loom::thread;
 use std::time::Duration;
@@ -97,31 +97,89 @@ fn cancel_vs_placing_frees_exactly_once() {
     });
 }
 
-/// A cancel withdrawing its timer's insert from the queue while another thread queues an
-/// insert behind it, and the driver takes the queue: the other timer is never lost or
-/// duplicated, the cancelled one never reaches the scheduler for good.
+/// A push drops the inserts of cancelled timers at the end of its shard: a cancel of the
+/// last timer queued in a shard races another thread pushing to that shard and the driver
+/// taking the queues. The timer queued before the cancelled one, and the one pushed after
+/// it, are never lost or duplicated; the cancelled one never reaches the scheduler for good
+/// and its callback is dropped exactly once. (Under loom there are two shards, and a thread
+/// uses the shard of its number: the main thread and thread 2 share shard 0.)
 #[test]
-fn withdraw_vs_schedule_vs_take() {
+fn cancel_vs_push_vs_take() {
     loom::model(|| {
         let mut driver = TimerService::builder().build_manual();
         let handle = driver.handle();
         let dropped = Arc::new(AtomicUsize::new(0));
         let token = Token(Arc::clone(&dropped));
+        let kept = handle.call_at(Duration::from_secs(3), || {}).unwrap();
         let mine = handle
             .call_at(Duration::from_secs(1), move || drop(token))
             .unwrap();
-        let other_handle = handle.clone();
-        let other = thread::spawn(move || other_handle.call_at(Duration::from_secs(2), || {}));
         let racer = mine.clone();
         let cancel = thread::spawn(move || racer.cancel());
+        let other_handle = handle.clone();
+        let other = thread::spawn(move || other_handle.call_at(Duration::from_secs(2), || {}));
         driver.pending();
         assert!(cancel.join().unwrap());
         let other = other.join().unwrap().unwrap();
-        assert_eq!(driver.pending(), 1, "the other timer, alone");
+        assert_eq!(driver.pending(), 2, "the kept and the other timer");
         assert_eq!(dropped.load(Ordering::SeqCst), 1);
-        assert!(other.cancel());
+        assert!(kept.cancel() && other.cancel());
         assert_eq!(driver.pending(), 0);
     });
+}
+
+/// Two timers due at the same time, scheduled from threads on different shards, the first
+/// call happening before the second (the second thread waits for a flag the first sets after
+/// its call), while the driver takes the queues: they fire in the order they were
+/// scheduled, whichever shard each used and whether the driver's take saw none, the first,
+/// or both.
+fn ties_across_shards(first_on_shard_0: bool) {
+    loom::model(move || {
+        let mut driver = TimerService::builder().build_manual();
+        let order = Arc::new(loom::sync::Mutex::new(Vec::new()));
+        let scheduled = Arc::new(AtomicBool::new(false));
+        // Thread 1 uses shard 1, thread 2 shard 0.
+        let callers: Vec<_> = [1, 2]
+            .into_iter()
+            .map(|thread| {
+                let (handle, order, scheduled) =
+                    (driver.handle(), Arc::clone(&order), Arc::clone(&scheduled));
+                let first = (thread == 2) == first_on_shard_0;
+                thread::spawn(move || {
+                    if !first {
+                        while !scheduled.load(Ordering::Acquire) {
+                            thread::yield_now();
+                        }
+                    }
+                    let i = if first { 1 } else { 2 };
+                    handle
+                        .call_at(Duration::from_secs(1), move || {
+                            order.lock().unwrap().push(i)
+                        })
+                        .unwrap();
+                    scheduled.store(true, Ordering::Release);
+                })
+            })
+            .collect();
+        // Lets the callers go first in loom's first schedule; the others are explored anyway.
+        thread::yield_now();
+        driver.pending();
+        for caller in callers {
+            caller.join().unwrap();
+        }
+        assert_eq!(driver.run_until(Duration::from_secs(1)), 2);
+        assert_eq!(*order.lock().unwrap(), [1, 2]);
+    });
+}
+
+#[test]
+fn ties_across_shards_first_on_shard_0() {
+    ties_across_shards(true);
+}
+
+#[test]
+fn ties_across_shards_first_on_shard_1() {
+    ties_across_shards(false);
 }
 
 #[test]
@@ -179,11 +237,12 @@ fn cancel_vs_shutdown() {
                 r.fetch_add(1, Ordering::SeqCst);
             })
             .unwrap();
-        let racer = timeout.clone();
-        let cancel = thread::spawn(move || racer.cancel());
-        // A late scheduler: refused after shutdown, taken before it; never lost.
+        // A late scheduler: refused after shutdown, taken before it; never lost. It is thread
+        // 1, so it pushes to shard 1, which nothing used before.
         let late_handle = handle.clone();
         let late = thread::spawn(move || late_handle.call_at(Duration::from_secs(2), || {}));
+        let racer = timeout.clone();
+        let cancel = thread::spawn(move || racer.cancel());
         let unfired = driver.shutdown();
         let won = cancel.join().unwrap();
         let late = late.join().unwrap();

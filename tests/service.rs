@@ -83,6 +83,28 @@ fn same_deadline_fires_in_scheduling_order() {
     assert_eq!(*order.lock().unwrap(), (0..100).collect::<Vec<_>>());
 }
 
+/// Calls ordered by happens-before keep their order across threads too, although each thread
+/// queues its requests in a queue of its own: here every timer is scheduled by a new thread,
+/// started after the previous one finished, and all are taken by the driver at once.
+#[test]
+fn same_deadline_from_successive_threads_fires_in_scheduling_order() {
+    let mut driver = TimerService::builder().build_manual();
+    let order = Arc::new(Mutex::new(Vec::new()));
+    let deadline = Duration::from_millis(3);
+    for i in 0..100 {
+        let (handle, order) = (driver.handle(), Arc::clone(&order));
+        std::thread::spawn(move || {
+            handle
+                .call_at(deadline, move || order.lock().unwrap().push(i))
+                .unwrap();
+        })
+        .join()
+        .unwrap();
+    }
+    assert_eq!(driver.run_until(deadline), 100);
+    assert_eq!(*order.lock().unwrap(), (0..100).collect::<Vec<_>>());
+}
+
 #[test]
 fn cancel_from_inside_a_callback_wins_exactly_once() {
     let service = TimerService::new();
@@ -152,8 +174,8 @@ fn a_panicking_callback_is_reported_and_the_service_carries_on() {
     assert_eq!(rx.recv_timeout(GUARD), Ok(2));
 }
 
-/// A cancelled callback's captures are dropped by the canceller when it takes the timer back
-/// before the driver saw it, and by the driver otherwise: a panic there reaches the hook,
+/// A cancelled callback's captures are dropped by the canceller when the driver had not placed
+/// the timer yet, and by the driver otherwise: a panic there reaches the hook,
 /// on the driver, either way (in the order the drops happened); `cancel` returns normally.
 #[test]
 fn a_panicking_destructor_is_reported_whoever_drops_it() {
@@ -173,11 +195,11 @@ fn a_panicking_destructor_is_reported_whoever_drops_it() {
         })
         .build_manual();
     let handle = driver.handle();
-    let withdrawn = Grenade("withdrawn");
+    let unplaced = Grenade("unplaced");
     let early = handle
-        .call_later(Duration::from_secs(9), move || drop(withdrawn))
+        .call_later(Duration::from_secs(9), move || drop(unplaced))
         .unwrap();
-    assert!(early.cancel()); // still queued: dropped right here
+    assert!(early.cancel()); // not placed yet: dropped right here
     let placed = Grenade("placed");
     let late = handle
         .call_later(Duration::from_secs(9), move || drop(placed))
@@ -185,7 +207,7 @@ fn a_panicking_destructor_is_reported_whoever_drops_it() {
     assert_eq!(driver.pending(), 1);
     assert!(late.cancel()); // in the scheduler: dropped by the driver
     assert_eq!(driver.pending(), 0);
-    assert_eq!(*reports.lock().unwrap(), ["withdrawn", "placed"]);
+    assert_eq!(*reports.lock().unwrap(), ["unplaced", "placed"]);
 }
 
 #[test]

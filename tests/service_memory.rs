@@ -46,7 +46,8 @@ fn schedule_cancel_pairs_leave_memory_flat() {
                 .unwrap();
             assert!(timeout.cancel());
         }
-        // The command queue is FIFO: once this fires, every cancel before it was applied.
+        // Commands are applied in the order they were queued: once this fires, every cancel
+        // before it was applied.
         let (tx, rx) = mpsc::channel();
         service
             .call_later(Duration::ZERO, move || tx.send(()).unwrap())

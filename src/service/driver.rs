@@ -2,7 +2,7 @@
 //! a [`Scheduler`] and knows nothing of threads; the driver thread ([`run`]) and
 //! [`ManualDriver`](super::ManualDriver) both step it.
 
-use super::shared::{Command, Shared, TimerRef};
+use super::shared::{Command, Queued, Shared, TimerRef};
 use super::sync::{lock, Arc};
 use super::{CallbackPanic, PanicHook, UnfiredTimer};
 use crate::clock::Clock;
@@ -83,7 +83,7 @@ pub(crate) struct Core {
     sched: Scheduler<Driver, DriverClock>,
     driver: Driver,
     /// The commands being processed; kept between batches so its buffer is reused.
-    batch: Vec<Command>,
+    batch: Vec<Queued>,
 }
 
 impl Core {
@@ -115,7 +115,7 @@ impl Core {
     pub(crate) fn apply_commands(&mut self) -> bool {
         let mut batch = std::mem::take(&mut self.batch);
         let closed = self.shared().take_commands(&mut batch);
-        for command in batch.drain(..) {
+        for (_, command) in batch.drain(..) {
             self.apply(command);
         }
         self.batch = batch;
@@ -152,7 +152,7 @@ impl Core {
                     self.driver.discard(&timer);
                 }
             }
-            Command::Report(panic) => self.driver.report(panic),
+            Command::Report(panic) => self.driver.report(*panic),
         }
     }
 

@@ -21,11 +21,14 @@
 //!
 //! Each timer's fate is one atomic [`TimerState`] word: the driver firing it, any number of
 //! [`Timeout::cancel`] calls, and shutdown all race by compare-and-swap out of
-//! [`TimerStatus::Pending`], and exactly one of them wins. A winning cancel frees the timer
-//! at once, on its own thread, if the timer's insert is still queued; otherwise in O(1) on
-//! the driver's next pass, not at its deadline (the driver is woken for a timer due before it
-//! would wake anyway, or once 1024 requests are queued). See docs/design.md, "The timer
-//! service".
+//! [`TimerStatus::Pending`], and exactly one of them wins. A winning cancel drops the
+//! callback at once, on its own thread, if the driver has not placed the timer yet (the
+//! timer's queued insert is then dropped by the next push to its queue, or skipped by the
+//! driver); otherwise the driver frees the timer in O(1) on its next pass, not at its
+//! deadline (the driver is woken for a timer due before it would wake anyway, or once 1024
+//! requests wait in one of the queues). Callers queue requests in one of a few queues chosen
+//! by thread, so threads scheduling at once rarely share a lock. See docs/design.md, "The
+//! timer service".
 
 mod driver;
 mod future;
@@ -37,8 +40,9 @@ pub use future::{Sleep, TimeoutError, WithTimeout};
 pub use state::{TimerState, TimerStatus};
 
 use crate::clock::Resolution;
+use crossbeam_utils::CachePadded;
 use driver::Core;
-use shared::{Shared, TimerRef};
+use shared::{Shard, Shared, TimerRef};
 use std::any::Any;
 use std::fmt;
 use std::io;
@@ -261,7 +265,8 @@ impl fmt::Debug for UnfiredTimer {
 #[derive(Clone)]
 pub struct Timeout {
     timer: TimerRef,
-    shared: Arc<Shared>,
+    /// The command shard the timer's insert went to.
+    shard: Arc<CachePadded<Shard>>,
 }
 
 impl Timeout {
@@ -281,28 +286,28 @@ impl Timeout {
             None => false,
             // In the driver's scheduler: only the driver can take it out.
             Some(true) => {
-                self.shared.cancelled(&self.timer);
+                self.shard.cancelled(&self.timer);
                 true
             }
-            // Not placed yet: the driver will drop it unplaced, or (if it placed it meanwhile)
-            // take it out again at once, finding it cancelled. Better still, the insert may
-            // still be queued: then the driver never hears of the timer.
+            // Not placed yet: the driver will find the insert cancelled and drop the timer
+            // unplaced, or (if it is placing it meanwhile) take it straight out again. The
+            // callback is this thread's to drop now: every disposal takes it out of the
+            // timer first, so whoever comes second finds nothing. The insert itself, if still
+            // last in its shard, is dropped by the shard's next push or by the driver before
+            // it parks.
             Some(false) => {
-                if let Some(queued) = self.shared.withdraw(&self.timer) {
-                    drop(queued);
-                    self.discard_here();
-                }
+                self.discard_here();
                 true
             }
         }
     }
 
-    /// Drops the callback of a timer this thread cancelled and withdrew, on this thread. Its
-    /// captures are user code: a panic while dropping them goes to the panic hook, on the
-    /// driver, as it would had the driver dropped them.
+    /// Drops the callback of a timer this thread cancelled before the driver placed it, on this
+    /// thread. Its captures are user code: a panic while dropping them goes to the panic hook,
+    /// on the driver, as it would had the driver dropped them.
     fn discard_here(&self) {
         if let Err(panic) = self.timer.discard_callback() {
-            self.shared.report(panic);
+            self.shard.report(panic);
         }
     }
 
@@ -426,10 +431,11 @@ impl Handle {
     where
         F: FnOnce() + Send + 'static,
     {
-        let timer = self.shared.schedule(deadline, callback)?;
+        let shard = self.shared.local_shard();
+        let timer = shard.schedule(deadline, callback)?;
         Ok(Timeout {
             timer,
-            shared: Arc::clone(&self.shared),
+            shard: Arc::clone(shard),
         })
     }
 
