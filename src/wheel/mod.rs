@@ -717,9 +717,10 @@ impl<T> TimerWheel<T> {
         let clean = source.live as usize == source.len();
         let now = self.now;
         let slab = &self.slab;
-        let prefetch = !clean && slab.bytes() > PREFETCH_ABOVE_BYTES;
+        // Checking liveness reads each timer's storage, and so does finding the deadline of a
+        // timer on a level above `LOW_BITS_LEVELS`: start those reads a chunk at a time.
+        let prefetch = (!clean || level > LOW_BITS_LEVELS) && slab.bytes() > PREFETCH_ABOVE_BYTES;
         let (slots, occupied) = (&mut self.slots, &mut self.occupied);
-        // Checking liveness reads each timer's storage: start those reads a chunk at a time.
         let ahead = |entry: SlotEntry| {
             if prefetch {
                 slab.prefetch(entry.index);
