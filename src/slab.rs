@@ -205,6 +205,21 @@ impl<V> Slab<V> {
         }
     }
 
+    /// Bytes of the entries made so far, occupied or not.
+    #[inline]
+    pub(crate) fn bytes(&self) -> usize {
+        self.entries.len() * std::mem::size_of::<Entry<V>>()
+    }
+
+    /// Starts loading the entry at `index` into the cache, for a read soon after; does
+    /// nothing if there is no such entry.
+    #[inline(always)]
+    pub(crate) fn prefetch(&self, index: u32) {
+        if let Some(entry) = self.entries.get(index as usize) {
+            crate::prefetch::prefetch(entry);
+        }
+    }
+
     /// Sets the tag of the occupant at `index`; does nothing if the entry is vacant.
     pub(crate) fn set_tag(&mut self, index: u32, to: u32) {
         if let Some(Entry::Occupied { tag, .. }) = self.entries.get_mut(index as usize) {

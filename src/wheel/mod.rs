@@ -46,6 +46,11 @@ struct Timer<T> {
     value: T,
 }
 
+/// Timer storage larger than this is not expected to stay in cache, so sweeps and cascades that
+/// check many timers for liveness prefetch their storage first. Below it, the prefetches are
+/// only extra instructions (12 % more on `timeouts` at 10^4).
+const PREFETCH_ABOVE_BYTES: usize = 1 << 20;
+
 /// Levels whose slots span at most 2^32 ticks: on them, a reference's low 32 deadline bits
 /// are enough to place it again when its slot cascades.
 const LOW_BITS_LEVELS: usize = 32 / position::SLOT_BITS as usize;
@@ -634,7 +639,16 @@ impl<T> TimerWheel<T> {
     fn compact(&mut self, level: usize, slot_index: usize) {
         let slot = &mut self.slots[level * SLOTS + slot_index];
         let slab = &self.slab;
-        slot.retain(&mut self.pool, |entry| is_live(slab, entry));
+        let prefetch = slab.bytes() > PREFETCH_ABOVE_BYTES;
+        slot.retain(
+            &mut self.pool,
+            |entry| {
+                if prefetch {
+                    slab.prefetch(entry.index);
+                }
+            },
+            |entry| is_live(slab, entry),
+        );
         debug_assert_eq!(
             slot.len(),
             slot.live as usize,
@@ -703,8 +717,16 @@ impl<T> TimerWheel<T> {
         let clean = source.live as usize == source.len();
         let now = self.now;
         let slab = &self.slab;
+        // Checking liveness reads each timer's storage, and so does finding the deadline of a
+        // timer on a level above `LOW_BITS_LEVELS`: start those reads a chunk at a time.
+        let prefetch = (!clean || level > LOW_BITS_LEVELS) && slab.bytes() > PREFETCH_ABOVE_BYTES;
         let (slots, occupied) = (&mut self.slots, &mut self.occupied);
-        source.drain(&mut self.pool, |pool, entry| {
+        let ahead = |entry: SlotEntry| {
+            if prefetch {
+                slab.prefetch(entry.index);
+            }
+        };
+        source.drain(&mut self.pool, ahead, |pool, entry| {
             if !clean && !is_live(slab, entry) {
                 return;
             }
@@ -715,6 +737,10 @@ impl<T> TimerWheel<T> {
                 "cascade of {deadline} from level {level} at {now}"
             );
             let to_slot = slot_of(deadline, to_level);
+            if to_level == 0 {
+                // Due within 64 ticks: have its storage in cache when it fires.
+                slab.prefetch(entry.index);
+            }
             slots[to_level * SLOTS + to_slot].push(pool, entry, deadline);
             occupied[to_level] |= 1 << to_slot;
         });
@@ -743,15 +769,19 @@ impl<T> TimerWheel<T> {
             let start = slot_start(now, level, slot_index);
             let live_count = slot.live;
             let mut restamped = Slot::default();
-            slot.drain(&mut self.pool, |pool, mut entry| {
-                if !is_live(slab, entry) {
-                    return;
-                }
-                slab.set_tag(entry.index, stamp);
-                entry.stamp = stamp;
-                stamp += 1;
-                restamped.push(pool, entry, deadline_of(slab, entry, level, start));
-            });
+            slot.drain(
+                &mut self.pool,
+                |_| {},
+                |pool, mut entry| {
+                    if !is_live(slab, entry) {
+                        return;
+                    }
+                    slab.set_tag(entry.index, stamp);
+                    entry.stamp = stamp;
+                    stamp += 1;
+                    restamped.push(pool, entry, deadline_of(slab, entry, level, start));
+                },
+            );
             debug_assert_eq!(restamped.live, live_count, "restamp lost or found timers");
             *slot = restamped;
         }

@@ -222,13 +222,22 @@ impl Slot {
     }
 
     /// Empties the slot and hands its references, in order, to `each`, which may push into
-    /// other slots of the same pool.
-    pub(crate) fn drain(&mut self, pool: &mut Pool, mut each: impl FnMut(&mut Pool, SlotEntry)) {
+    /// other slots of the same pool. `ahead` sees each chunk's references before `each` does,
+    /// to prefetch what `each` will read.
+    pub(crate) fn drain(
+        &mut self,
+        pool: &mut Pool,
+        mut ahead: impl FnMut(SlotEntry),
+        mut each: impl FnMut(&mut Pool, SlotEntry),
+    ) {
         let (mut chunk, mut start, mut remaining) = (self.first, self.head as usize, self.len());
         let (first, last) = (self.first, self.last);
         *self = Slot::default();
         while remaining > 0 {
             let end = CHUNK.min(start + remaining);
+            pool.chunks[chunk as usize].refs[start..end]
+                .iter()
+                .for_each(|&entry| ahead(entry));
             for at in start..end {
                 // Read one at a time: `each` may grow the pool, which moves the chunks.
                 let entry = pool.chunks[chunk as usize].refs[at];
@@ -243,7 +252,13 @@ impl Slot {
     }
 
     /// Keeps the references for which `keep` is true, in order, and frees the chunks left over.
-    pub(crate) fn retain(&mut self, pool: &mut Pool, mut keep: impl FnMut(SlotEntry) -> bool) {
+    /// `ahead` sees each chunk's references before `keep` does, as in [`drain`](Self::drain).
+    pub(crate) fn retain(
+        &mut self,
+        pool: &mut Pool,
+        mut ahead: impl FnMut(SlotEntry),
+        mut keep: impl FnMut(SlotEntry) -> bool,
+    ) {
         if self.first == NIL {
             return;
         }
@@ -253,6 +268,9 @@ impl Slot {
         loop {
             let end = CHUNK.min(read + remaining);
             remaining -= end - read;
+            pool.chunks[read_chunk as usize].refs[read..end]
+                .iter()
+                .for_each(|&entry| ahead(entry));
             while read < end {
                 if write == CHUNK {
                     write_chunk = pool.chunks[write_chunk as usize].next;
@@ -377,13 +395,13 @@ mod tests {
             slot.push(&mut pool, entry(i), 0);
         }
         slot.pop_front(&mut pool);
-        slot.retain(&mut pool, |e| e.index % 3 == 0);
+        slot.retain(&mut pool, |_| {}, |e| e.index % 3 == 0);
         let expected: Vec<u32> = (1..5 * CHUNK as u32 + 3).filter(|i| i % 3 == 0).collect();
         assert_eq!(collect(&slot, &pool), expected);
         assert_eq!(slot.len(), expected.len());
         slot.push(&mut pool, entry(999), 0);
         assert_eq!(collect(&slot, &pool).last(), Some(&999));
-        slot.retain(&mut pool, |_| false);
+        slot.retain(&mut pool, |_| {}, |_| false);
         assert_eq!((slot.len(), slot.first), (0, NIL));
     }
 
@@ -396,7 +414,7 @@ mod tests {
             slot.push(&mut pool, entry(i), 0);
         }
         slot.pop_front(&mut pool);
-        slot.drain(&mut pool, |pool, e| other.push(pool, e, 0));
+        slot.drain(&mut pool, |_| {}, |pool, e| other.push(pool, e, 0));
         assert_eq!(
             collect(&other, &pool),
             (1..2 * CHUNK as u32 + 5).collect::<Vec<_>>()

@@ -311,3 +311,50 @@ fn the_front_slot_cache_stays_live_under_random_cancels_and_polls() {
         assert!(front_cache_is_live(&wheel), "{} timers left", keys.len());
     }
 }
+
+#[test]
+fn large_wheels_prefetch_and_still_match_the_model() {
+    // Storage past `PREFETCH_ABOVE_BYTES`, then the `timeouts` pattern: random cancels and
+    // inserts leave tombstones, so sweeps and cascades check liveness with prefetching, and
+    // cascades into level 0 prefetch what is about to fire.
+    let n = 2 * PREFETCH_ABOVE_BYTES / crate::slab::entry_bytes::<Timer<u32>>() + 1;
+    let mut wheel = TimerWheel::new();
+    let mut model = Model::default();
+    let mut rng = Rng(7);
+    let mut keys = Vec::with_capacity(n);
+    for value in 0..n as u32 {
+        let deadline = rng.below(40_000);
+        let key = wheel.insert_at(deadline, value);
+        model.insert(key, deadline, value);
+        keys.push(key);
+    }
+    assert!(wheel.slab.bytes() > PREFETCH_ABOVE_BYTES);
+    let mut fired = 0;
+    for step in 0..400_000_u32 {
+        let at = rng.below(n as u64) as usize;
+        assert_eq!(
+            wheel.cancel(keys[at]),
+            model.cancel(keys[at]),
+            "step {step}"
+        );
+        let deadline = wheel.now() + 30_000 + rng.below(7_500);
+        keys[at] = wheel.insert_at(deadline, step);
+        model.insert(keys[at], deadline, step);
+        if step % 16 == 15 {
+            let to = wheel.now() + 1;
+            while let Some(expired) = wheel.poll(to) {
+                let expected = model.poll(to).expect("the model has it due too");
+                assert_eq!((expired.key, expired.deadline, expired.value), expected);
+                fired += 1;
+            }
+            assert_eq!(model.poll(to), None, "step {step}");
+        }
+    }
+    assert!(fired > 0, "nothing fired: the test does not reach level 0");
+    let rest: Vec<_> = wheel
+        .advance(u64::MAX)
+        .map(|e| (e.key, e.deadline, e.value))
+        .collect();
+    let expected: Vec<_> = std::iter::from_fn(|| model.poll(u64::MAX)).collect();
+    assert_eq!(rest, expected);
+}
