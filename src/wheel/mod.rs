@@ -721,12 +721,13 @@ impl<T> TimerWheel<T> {
         // timer on a level above `LOW_BITS_LEVELS`: start those reads a chunk at a time.
         let prefetch = (!clean || level > LOW_BITS_LEVELS) && slab.bytes() > PREFETCH_ABOVE_BYTES;
         let (slots, occupied) = (&mut self.slots, &mut self.occupied);
-        let ahead = |entry: SlotEntry| {
+        let ahead = move |entry: SlotEntry| {
             if prefetch {
                 slab.prefetch(entry.index);
             }
         };
-        source.drain(&mut self.pool, ahead, |pool, entry| {
+        // `move`: the scalars are copied in, not reloaded through references on every move.
+        let mut move_finer = move |pool: &mut Pool, entry: SlotEntry| {
             if !clean && !is_live(slab, entry) {
                 return;
             }
@@ -743,7 +744,11 @@ impl<T> TimerWheel<T> {
             }
             slots[to_level * SLOTS + to_slot].push(pool, entry, deadline);
             occupied[to_level] |= 1 << to_slot;
-        });
+        };
+        match source.take_single() {
+            Some(entry) => move_finer(&mut self.pool, entry),
+            None => source.drain(&mut self.pool, ahead, move_finer),
+        }
     }
 
     /// Hands out a placement stamp. When the counter would wrap, every live timer is stamped

@@ -6,6 +6,11 @@
 //! returns its whole chain to the pool in O(1), and any other slot reuses it, so memory follows
 //! the number of references in the wheel, not the peak size each slot ever had.
 //!
+//! A slot holding a single reference keeps it in its header, in `earliest_entry` (the one
+//! reference is necessarily the earliest), and takes no chunk: most slots of the finer levels
+//! hold one timer at a time when timers are sparse, and they then cost no chunk allocation,
+//! write or release.
+//!
 //! Cancelling a timer frees its storage at once but leaves its reference here as a tombstone;
 //! the reference carries the stamp the timer had when placed, so a tombstone never matches a
 //! later timer in the same storage entry. Tombstones go when the slot is cascaded or fired,
@@ -102,7 +107,8 @@ fn grow_gently(chunks: &mut Vec<Chunk>) {
 }
 
 /// One slot: a chain of chunks holding references from `head` in `first` to `tail` in
-/// `last`, and the counts that let cancel and `next_deadline` avoid walking it.
+/// `last`, and the counts that let cancel and `next_deadline` avoid walking it. With one
+/// reference and no chunk (`len == 1`, `first == NIL`), the reference is `earliest_entry`.
 #[derive(Debug)]
 pub(crate) struct Slot {
     first: u32,
@@ -119,7 +125,7 @@ pub(crate) struct Slot {
     pub(crate) live: u32,
     /// Smallest effective deadline placed here since the slot was last empty, in ticks, and
     /// the reference that brought it (index `NIL` if none). Exact while that reference is
-    /// live; a lower bound after.
+    /// live; a lower bound after. A slot's only reference, when it has no chunk.
     pub(crate) earliest: u64,
     pub(crate) earliest_entry: SlotEntry,
     /// Effective deadline of the last reference pushed, in ticks.
@@ -169,6 +175,14 @@ impl Slot {
     #[inline(always)]
     pub(crate) fn push(&mut self, pool: &mut Pool, entry: SlotEntry, deadline: u64) {
         if self.tail == CHUNK as u32 {
+            if self.len == 0 {
+                // The only reference: it stays in the header, as the earliest.
+                debug_assert!(self.first == NIL && self.earliest_entry == NO_ENTRY);
+                (self.len, self.live) = (1, 1);
+                (self.earliest, self.earliest_entry) = (deadline, entry);
+                (self.latest, self.in_order, self.stale) = (deadline, true, false);
+                return;
+            }
             self.add_chunk(pool);
         }
         pool.chunks[self.last as usize].refs[self.tail as usize] = entry;
@@ -189,15 +203,42 @@ impl Slot {
         let chunk = pool.alloc();
         if self.first == NIL {
             (self.first, self.head) = (chunk, 0);
+            (self.last, self.tail) = (chunk, 0);
+            if self.len == 1 {
+                // The header's only reference goes first into the chunk.
+                pool.chunks[chunk as usize].refs[0] = self.earliest_entry;
+                self.tail = 1;
+            }
         } else {
             pool.chunks[self.last as usize].next = chunk;
+            (self.last, self.tail) = (chunk, 0);
         }
-        (self.last, self.tail) = (chunk, 0);
+    }
+
+    /// Whether the slot's only reference is held in its header.
+    #[inline]
+    fn inline(&self) -> bool {
+        self.first == NIL && self.len == 1
     }
 
     /// The first unconsumed reference, live or not.
     pub(crate) fn front(&self, pool: &Pool) -> Option<SlotEntry> {
+        if self.inline() {
+            return Some(self.earliest_entry);
+        }
         (self.len > 0).then(|| pool.chunks[self.first as usize].refs[self.head as usize])
+    }
+
+    /// Empties a slot that holds exactly one reference in its header and returns it; `None`,
+    /// and nothing changes, for any other slot.
+    #[inline]
+    pub(crate) fn take_single(&mut self) -> Option<SlotEntry> {
+        if !self.inline() {
+            return None;
+        }
+        let entry = self.earliest_entry;
+        *self = Slot::default();
+        Some(entry)
     }
 
     /// Consumes and returns the first reference, live or not.
@@ -205,6 +246,12 @@ impl Slot {
     pub(crate) fn pop_front(&mut self, pool: &mut Pool) -> Option<SlotEntry> {
         if self.len == 0 {
             return None;
+        }
+        if self.inline() {
+            let (entry, live) = (self.earliest_entry, self.live);
+            *self = Slot::default();
+            self.live = live;
+            return Some(entry);
         }
         let entry = pool.chunks[self.first as usize].refs[self.head as usize];
         self.head += 1;
@@ -230,6 +277,11 @@ impl Slot {
         mut ahead: impl FnMut(SlotEntry),
         mut each: impl FnMut(&mut Pool, SlotEntry),
     ) {
+        if self.inline() {
+            // Into a chunk, so that `each` has one call site and is inlined into the loop.
+            // Hot callers take a single reference out with `take_single` first.
+            self.add_chunk(pool);
+        }
         let (mut chunk, mut start, mut remaining) = (self.first, self.head as usize, self.len());
         let (first, last) = (self.first, self.last);
         *self = Slot::default();
@@ -259,6 +311,15 @@ impl Slot {
         mut ahead: impl FnMut(SlotEntry),
         mut keep: impl FnMut(SlotEntry) -> bool,
     ) {
+        if self.inline() {
+            ahead(self.earliest_entry);
+            if !keep(self.earliest_entry) {
+                let live = self.live;
+                *self = Slot::default();
+                self.live = live;
+            }
+            return;
+        }
         if self.first == NIL {
             return;
         }
@@ -334,6 +395,10 @@ impl Slot {
 
     /// Visits the unconsumed references in order.
     pub(crate) fn for_each(&self, pool: &Pool, mut each: impl FnMut(SlotEntry)) {
+        if self.inline() {
+            each(self.earliest_entry);
+            return;
+        }
         let (mut chunk, mut start, mut remaining) = (self.first, self.head as usize, self.len());
         while remaining > 0 {
             let Chunk { refs, next } = &pool.chunks[chunk as usize];
@@ -385,6 +450,46 @@ mod tests {
             slot.push(&mut pool, entry(i), 0);
         }
         assert_eq!(pool.chunks.len(), held);
+    }
+
+    #[test]
+    fn a_single_reference_lives_in_the_header_until_a_second_arrives() {
+        let mut pool = Pool::new();
+        let mut slot = Slot::default();
+        slot.push(&mut pool, entry(7), 5);
+        assert_eq!(
+            (pool.chunks.len(), slot.first),
+            (0, NIL),
+            "no chunk for one reference"
+        );
+        assert_eq!((slot.len(), slot.front(&pool)), (1, Some(entry(7))));
+        assert_eq!(collect(&slot, &pool), [7]);
+        // A second reference moves the first into a chunk, in order.
+        slot.push(&mut pool, entry(8), 3);
+        assert_eq!(pool.chunks.len(), 1);
+        assert_eq!(collect(&slot, &pool), [7, 8]);
+        assert_eq!((slot.earliest, slot.earliest_entry), (3, entry(8)));
+        slot.clear(&mut pool);
+
+        slot.push(&mut pool, entry(9), 1);
+        assert_eq!(slot.take_single(), Some(entry(9)));
+        assert_eq!((slot.len(), slot.take_single()), (0, None));
+
+        slot.push(&mut pool, entry(10), 1);
+        assert_eq!(slot.pop_front(&mut pool), Some(entry(10)));
+        assert_eq!((slot.len(), slot.first), (0, NIL));
+
+        slot.push(&mut pool, entry(11), 1);
+        slot.retain(&mut pool, |_| {}, |_| true);
+        assert_eq!(collect(&slot, &pool), [11]);
+        slot.retain(&mut pool, |_| {}, |_| false);
+        assert_eq!(slot.len(), 0);
+
+        // `drain` of a single reference hands it out like any other.
+        slot.push(&mut pool, entry(12), 1);
+        let mut out = Vec::new();
+        slot.drain(&mut pool, |_| {}, |_, e| out.push(e.index));
+        assert_eq!((out, slot.len()), (vec![12], 0));
     }
 
     #[test]
