@@ -2,7 +2,10 @@
 //!
 //! Prints ns per operation, the ratio to the wheel and the heap bytes per pending timer
 //! (counted by the global allocator while the timers are pending, minus the caller's keys),
-//! and writes an SVG plot of ns/op against N, one line per implementation.
+//! and writes an SVG plot of ns/op against N, one line per implementation. For `fire` and
+//! `spread` it also counts, in one untimed run, the adjacent pairs of the fired sequence that
+//! are out of firing order (by deadline, then insertion): an implementation that skips the
+//! ordering does less work, and the column says so.
 //!
 //! ```text
 //! cargo run --release --example compare                       # timeouts, N = 10^3 .. 10^6
@@ -83,6 +86,8 @@ struct Row {
     /// Timers fired in the first 2N steps of the connections workload: the same for every
     /// implementation that fires at the exact tick.
     fired: u64,
+    /// `fire` and `spread`: adjacent pairs fired out of order, in one untimed run.
+    inversions: Option<usize>,
 }
 
 /// Runs `work` in growing chunks until `duration` has passed; returns ns per operation.
@@ -114,6 +119,7 @@ fn run<S: Subject>(options: &Options, n: usize, bar: &ProgressBar) -> Option<Row
     table.run(n as u64 * 2);
     let bytes = (live_bytes() - before - table.key_bytes() as isize) as f64 / n as f64;
     let fired = table.fired_total;
+    let mut inversions = None;
     let ns = match options.workload {
         Workload::Timeouts | Workload::Reschedule => {
             let mut steps = |k: u64| {
@@ -130,6 +136,9 @@ fn run<S: Subject>(options: &Options, n: usize, bar: &ProgressBar) -> Option<Row
                 _ => workloads::FIRE_RANGE,
             };
             let deadlines = workloads::deadlines(n, range);
+            if options.workload != Workload::Insert {
+                inversions = Some(workloads::fire_inversions::<S>(&deadlines, range));
+            }
             let mut batches = |k: u64| {
                 let rounds = k.div_ceil(n as u64);
                 let total: Duration = (0..rounds)
@@ -152,6 +161,7 @@ fn run<S: Subject>(options: &Options, n: usize, bar: &ProgressBar) -> Option<Row
         ns,
         bytes,
         fired,
+        inversions,
     })
 }
 
@@ -268,22 +278,26 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         }
     );
     println!(
-        "{:<18} {:>9} {:>10} {:>9} {:>12} {:>10}",
-        "implementation", "N", "ns/op", "x wheel", "bytes/timer", "fired(2N)"
+        "{:<18} {:>9} {:>10} {:>9} {:>12} {:>10} {:>13}",
+        "implementation", "N", "ns/op", "x wheel", "bytes/timer", "fired(2N)", "out of order"
     );
     for row in &rows {
         let wheel = rows
             .iter()
             .find(|r| r.n == row.n && r.name == <TimerWheel<u64> as Subject>::NAME)
             .map_or(f64::NAN, |r| r.ns);
+        let inversions = row
+            .inversions
+            .map_or("-".to_string(), |count| count.to_string());
         println!(
-            "{:<18} {:>9} {:>10.1} {:>9.2} {:>12.1} {:>10}",
+            "{:<18} {:>9} {:>10.1} {:>9.2} {:>12.1} {:>10} {:>13}",
             row.name,
             row.n,
             row.ns,
             row.ns / wheel,
             row.bytes,
-            row.fired
+            row.fired,
+            inversions
         );
     }
     if !rows.is_empty() {

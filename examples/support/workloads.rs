@@ -436,6 +436,29 @@ pub(crate) fn insert<S: Subject>(deadlines: &[u64]) -> Duration {
     elapsed
 }
 
+/// "fire" and "spread", untimed: how many adjacent pairs of the fired sequence are out of
+/// firing order (by deadline, then insertion). 0 for an implementation that fires in order;
+/// about half the pairs for one whose bulk poll hands out due timers level by level.
+pub(crate) fn fire_inversions<S: Subject>(deadlines: &[u64], end: u64) -> usize {
+    let mut subject = S::new();
+    let mut keys: Vec<_> = deadlines
+        .iter()
+        .enumerate()
+        .map(|(slot, &deadline)| Some(subject.insert(deadline, slot as u64)))
+        .collect();
+    let mut fired = Vec::with_capacity(deadlines.len());
+    subject.advance(end, &mut fired);
+    for &slot in &fired {
+        let key = keys[slot as usize].take().expect("fired once");
+        subject.release(key);
+    }
+    let order = |slot: u64| (deadlines[slot as usize], slot);
+    fired
+        .windows(2)
+        .filter(|pair| order(pair[0]) > order(pair[1]))
+        .count()
+}
+
 /// "fire" and "spread": inserts a timer at each deadline, then advances to `end` in one call,
 /// collecting every timer. Returns the time for all of it (building the scheduler is not
 /// timed).
