@@ -767,6 +767,13 @@ impl<T> TimerWheel<T> {
 
     #[cold]
     fn restamp(&mut self) {
+        // Every tombstone goes first, while the stamps still tell them from live references:
+        // once an entry is stamped anew, a tombstone of an older placement in it may carry the
+        // very stamp it just got.
+        let slab = &self.slab;
+        for slot in self.slots.iter_mut() {
+            slot.retain(&mut self.pool, |_| {}, |entry| is_live(slab, entry));
+        }
         let mut stamp = 0;
         let (now, slab) = (self.now, &mut self.slab);
         for (at, slot) in self.slots.iter_mut().enumerate() {
@@ -778,9 +785,7 @@ impl<T> TimerWheel<T> {
                 &mut self.pool,
                 |_| {},
                 |pool, mut entry| {
-                    if !is_live(slab, entry) {
-                        return;
-                    }
+                    debug_assert!(is_live(slab, entry), "a tombstone survived the sweep");
                     slab.set_tag(entry.index, stamp);
                     entry.stamp = stamp;
                     stamp += 1;

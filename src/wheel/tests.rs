@@ -175,6 +175,21 @@ fn restamp_keeps_order_and_drops_tombstones() {
 }
 
 #[test]
+fn a_tombstone_never_takes_the_stamp_its_entry_is_restamped_with() {
+    let mut wheel = TimerWheel::with_stamp_limit(3);
+    let e = wheel.insert_at(300_100, 'e'); // storage entry 0, stamp 0
+    wheel.insert_at(300_000, 'f'); // same slot, earlier deadline: not in deadline order
+                                   // Its tombstone (entry 0, stamp 0) stays at the front of the slot: `f` is the earliest.
+    wheel.cancel(e);
+    wheel.insert_at(5, 'c'); // entry 0 again, stamp 2, on level 0: restamped first, to 0
+    wheel.insert_at(7, 'd'); // no stamp left: restamp
+    assert_eq!(wheel.len(), 3);
+    let order: String = wheel.advance(400_000).map(|e| e.value).collect();
+    assert_eq!(order, "cdf");
+    assert!(wheel.is_empty());
+}
+
+#[test]
 fn tombstones_never_outnumber_live_timers_for_long() {
     let mut wheel = TimerWheel::new();
     let stays = wheel.insert_at(5000, 0u32);
