@@ -245,10 +245,16 @@ impl<V> Slab<V> {
         }
     }
 
+    /// Frees the occupant `key` names and returns its tag and value, if it is still there.
     #[inline]
-    pub(crate) fn remove(&mut self, key: TimerKey) -> Option<V> {
-        self.get(key)?;
-        Some(self.vacate(key.index).1)
+    pub(crate) fn remove(&mut self, key: TimerKey) -> Option<(u32, V)> {
+        let tag = match self.entries.get(key.index as usize)? {
+            Entry::Occupied {
+                generation, tag, ..
+            } if *generation == key.generation => *tag,
+            _ => return None,
+        };
+        Some((tag, self.vacate(key.index).1))
     }
 
     /// Frees the occupied entry at `index` and returns its key and value.
@@ -315,12 +321,12 @@ mod tests {
     fn reuse_bumps_generation() {
         let mut slab = Slab::new();
         let a = slab.insert('a', 0).unwrap();
-        assert_eq!(slab.remove(a), Some('a'));
+        assert_eq!(slab.remove(a).map(|(_, value)| value), Some('a'));
         let b = slab.insert('b', 0).unwrap();
         assert_eq!(a.index, b.index);
         assert_ne!(a, b);
         assert_eq!(slab.get(a), None);
-        assert_eq!(slab.remove(a), None);
+        assert_eq!(slab.remove(a).map(|(_, value)| value), None);
         assert_eq!(slab.get(b), Some(&'b'));
         assert_eq!(slab.len(), 1);
     }
@@ -364,7 +370,7 @@ mod tests {
             generation: NonZeroU32::MIN,
         };
         assert_eq!(slab.get(key), None);
-        assert_eq!(slab.remove(key), None);
+        assert_eq!(slab.remove(key).map(|(_, value)| value), None);
         assert!(slab.get_at(7).is_none());
     }
 

@@ -7,13 +7,15 @@
 //! its start, also when nothing is due, is what keeps that true; FIFO order follows from it.
 
 mod position;
+mod run;
 mod slot;
 
 use std::fmt;
 use std::iter::FusedIterator;
 
 use crate::slab::{CapacityError, Slab, TimerKey};
-use position::{level_of, slot_of, slot_start, LEVELS, SLOTS};
+use position::{level_of, slot_end, slot_of, slot_start, LEVELS, SLOTS};
+use run::{Run, RUN_MAX};
 use slot::{Pool, Slot, SlotEntry};
 
 /// A timer that has come due, as yielded by [`TimerWheel::poll`] and [`TimerWheel::advance`].
@@ -85,6 +87,8 @@ pub struct TimerWheel<T> {
     slots: Box<[Slot; LEVELS * SLOTS]>,
     /// The chunks the slots' reference lists are made of.
     pool: Pool,
+    /// A coarse slot that a `poll` passed whole, sorted into firing order (`run.rs`).
+    run: Run,
     /// The current tick.
     now: u64,
     /// Stamp of the next placement. Stamps tell a slot's live reference to a timer from the
@@ -169,6 +173,7 @@ impl<T> TimerWheel<T> {
                 .try_into()
                 .expect("LEVELS * SLOTS slots"),
             pool: Pool::new(),
+            run: Run::default(),
             now,
             next_stamp: 0,
             stamp_limit: u32::MAX,
@@ -320,8 +325,8 @@ impl<T> TimerWheel<T> {
     /// ```
     #[inline]
     pub fn cancel(&mut self, key: TimerKey) -> Option<T> {
-        let timer = self.slab.remove(key)?;
-        self.unplace(timer.deadline);
+        let (stamp, timer) = self.slab.remove(key)?;
+        self.unplace(timer.deadline, stamp);
         Some(timer.value)
     }
 
@@ -346,8 +351,8 @@ impl<T> TimerWheel<T> {
             return false;
         };
         let old_deadline = std::mem::replace(&mut timer.deadline, deadline);
-        *placed_with = stamp;
-        self.unplace(old_deadline);
+        let old_stamp = std::mem::replace(placed_with, stamp);
+        self.unplace(old_deadline, old_stamp);
         self.place(key.index(), stamp, deadline);
         true
     }
@@ -381,6 +386,15 @@ impl<T> TimerWheel<T> {
     /// assert_eq!(wheel.next_deadline(), Some(1_000_017));
     /// ```
     pub fn next_deadline(&self) -> Option<u64> {
+        let wheel = self.wheel_next_deadline();
+        match self.run.next_deadline() {
+            Some(run) => Some(wheel.map_or(run, |wheel| wheel.min(run))),
+            None => wheel,
+        }
+    }
+
+    /// `next_deadline` of the levels, without the run.
+    fn wheel_next_deadline(&self) -> Option<u64> {
         if self.occupied[0] != 0 {
             let slot = self.occupied[0].trailing_zeros() as usize;
             return Some(slot_start(self.now, 0, slot));
@@ -421,6 +435,10 @@ impl<T> TimerWheel<T> {
         let target = now.max(self.now);
         let mut cascaded = false;
         loop {
+            // The run's next timer goes before any wheel timer due at the same tick: it was
+            // placed before the run began, they after (see `run.rs`).
+            let run_next = self.run.next_deadline();
+            let run_first = |wheel_next: u64| run_next.is_some_and(|run| run <= wheel_next);
             if self.occupied[0] != 0 {
                 let slot = self.occupied[0].trailing_zeros() as usize;
                 let tick = slot_start(self.now, 0, slot);
@@ -429,6 +447,12 @@ impl<T> TimerWheel<T> {
                     "level 0 holds tick {tick} before now {}",
                     self.now
                 );
+                if run_first(tick) {
+                    if run_next > Some(target) {
+                        break;
+                    }
+                    return Some(self.pop_run());
+                }
                 if tick > target {
                     break;
                 }
@@ -440,10 +464,21 @@ impl<T> TimerWheel<T> {
                 return Some(expired);
             }
             let Some(level) = (1..LEVELS).find(|&level| self.occupied[level] != 0) else {
+                if run_next.is_some_and(|run| run <= target) {
+                    return Some(self.pop_run());
+                }
                 break;
             };
             let slot_index = self.occupied[level].trailing_zeros() as usize;
             let start = slot_start(self.now, level, slot_index);
+            // Before the slot's start, not at it: time must not pass a slot it has not
+            // cascaded, and the slot holds nothing due before its start.
+            if run_next.is_some_and(|run| run < start) {
+                if run_next > Some(target) {
+                    break;
+                }
+                return Some(self.pop_run());
+            }
             if start > target {
                 break;
             }
@@ -452,7 +487,7 @@ impl<T> TimerWheel<T> {
             // timer: no need to read its storage to know it is live.
             let single = slot.live == 1
                 && ((slot.len() == 1 && !slot.stale) || self.is_live(slot.earliest_entry));
-            if single && slot.earliest <= target {
+            if single && slot.earliest <= target && !run_first(slot.earliest) {
                 // The first occupied slot holds one timer, and it is due: fire it without
                 // cascading. Every finer slot is empty, so nothing can be placed behind it.
                 self.now = slot.earliest;
@@ -466,9 +501,19 @@ impl<T> TimerWheel<T> {
                 return Some(expired);
             }
             // Time reaches the slot: its timers move to finer levels before anything else
-            // can be placed behind them there.
+            // can be placed behind them there; or, if this poll passes the whole slot, into a
+            // run in firing order.
             self.now = start;
-            self.cascade(level, slot_index);
+            let end = slot_end(start, level);
+            if run_next.is_none()
+                && end <= target
+                && level <= LOW_BITS_LEVELS
+                && slot.len() <= RUN_MAX
+            {
+                self.start_run(level, slot_index, end);
+            } else {
+                self.cascade(level, slot_index);
+            }
             cascaded = true;
         }
         self.now = target;
@@ -511,6 +556,7 @@ impl<T> TimerWheel<T> {
         for slot in self.slots.iter_mut() {
             slot.clear(&mut self.pool);
         }
+        self.run.clear();
         self.occupied = [0; LEVELS];
         self.slab.clear();
     }
@@ -536,11 +582,16 @@ impl<T> TimerWheel<T> {
         self.occupied[level] |= 1 << slot;
     }
 
-    /// Takes a timer with deadline `deadline` out of its slot's live count; its reference
-    /// stays behind as a tombstone until the slot is swept.
+    /// Takes a timer with deadline `deadline`, placed with `stamp`, out of its slot's (or the
+    /// run's) live count; its reference stays behind as a tombstone until the slot is swept.
     #[inline(always)]
-    fn unplace(&mut self, deadline: u64) {
+    fn unplace(&mut self, deadline: u64, stamp: u32) {
         let effective = deadline.max(self.now);
+        if self.run.holds(stamp, effective) {
+            let slab = &self.slab;
+            self.run.unplace(|entry| is_live(slab, entry));
+            return;
+        }
         let level = level_of(self.now, effective);
         let slot_index = slot_of(effective, level);
         let slot = &mut self.slots[level * SLOTS + slot_index];
@@ -697,6 +748,50 @@ impl<T> TimerWheel<T> {
         self.expire(entry)
     }
 
+    /// Fires the run's next timer.
+    fn pop_run(&mut self) -> Expired<T> {
+        let slab = &self.slab;
+        if slab.bytes() > PREFETCH_ABOVE_BYTES {
+            if let Some(ahead) = self.run.ahead(8) {
+                slab.prefetch(ahead.index);
+            }
+        }
+        let (deadline, entry) = self.run.pop(|entry| is_live(slab, entry));
+        debug_assert!(
+            deadline >= self.now,
+            "run timer at {deadline} before now {}",
+            self.now
+        );
+        self.now = deadline;
+        self.expire(entry)
+    }
+
+    /// Turns the slot `slot_index` of `level`, which time has just reached and the current
+    /// poll passes whole (its last tick is `end`), into the run.
+    fn start_run(&mut self, level: usize, slot_index: usize, end: u64) {
+        let mut source = std::mem::take(&mut self.slots[level * SLOTS + slot_index]);
+        self.occupied[level] &= !(1 << slot_index);
+        let clean = source.live as usize == source.len();
+        let (slab, pool) = (&self.slab, &mut self.pool);
+        let prefetch = !clean && slab.bytes() > PREFETCH_ABOVE_BYTES;
+        self.run.start(self.now, end, self.next_stamp, |entries| {
+            entries.reserve(source.live as usize);
+            source.drain(
+                pool,
+                |entry| {
+                    if prefetch {
+                        slab.prefetch(entry.index);
+                    }
+                },
+                |_, entry| {
+                    if clean || is_live(slab, entry) {
+                        entries.push(entry);
+                    }
+                },
+            );
+        });
+    }
+
     /// Frees the live timer that `entry` places, once its slot has let go of it.
     fn expire(&mut self, entry: SlotEntry) -> Expired<T> {
         let (key, timer) = self.slab.vacate(entry.index);
@@ -774,7 +869,14 @@ impl<T> TimerWheel<T> {
         for slot in self.slots.iter_mut() {
             slot.retain(&mut self.pool, |_| {}, |entry| is_live(slab, entry));
         }
-        let mut stamp = 0;
+        self.run.drop_tombstones(|entry| is_live(slab, entry));
+        // The run's timers take the lowest stamps, so that every later placement's is above
+        // them, as `Run::holds` requires.
+        let slab = &mut self.slab;
+        let mut stamp = self.run.restamp(|entry, stamp| {
+            slab.set_tag(entry.index, stamp);
+            entry.stamp = stamp;
+        });
         let (now, slab) = (self.now, &mut self.slab);
         for (at, slot) in self.slots.iter_mut().enumerate() {
             let (level, slot_index) = (at / SLOTS, at % SLOTS);

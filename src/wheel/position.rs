@@ -45,6 +45,19 @@ pub(crate) fn slot_start(now: u64, level: usize, slot: usize) -> u64 {
     above | ((slot as u64) << level_shift)
 }
 
+/// Last tick of the slot of `level` that starts at tick `start`: `start` plus the slot's span
+/// of 64^level ticks, minus one. Never overflows: a slot starts at a multiple of its span.
+#[inline]
+pub(crate) fn slot_end(start: u64, level: usize) -> u64 {
+    let span_mask = (1u64 << (level as u32 * SLOT_BITS)) - 1;
+    debug_assert_eq!(
+        start & span_mask,
+        0,
+        "{start} does not start a slot of level {level}"
+    );
+    start | span_mask
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

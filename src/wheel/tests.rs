@@ -70,8 +70,33 @@ fn deadline(rng: &mut Rng, now: u64) -> u64 {
     }
 }
 
+/// Deadlines crowded into the next few level-1 and level-2 slots, with many ties: a `poll`
+/// that passes a whole slot turns it into a run, and later operations land inside its span.
+fn crowded_deadline(rng: &mut Rng, now: u64) -> u64 {
+    match rng.below(6) {
+        0 => now.saturating_add(rng.below(64)),
+        1 => (now | 63).saturating_add(1 + 8 * rng.below(16)),
+        2 => (now | 4095).saturating_add(1 + 256 * rng.below(40)),
+        3 => now.saturating_sub(rng.below(10)),
+        _ => now.saturating_add(rng.below(3 * 4096)),
+    }
+}
+
 /// Runs a random op stream against the model and checks every answer.
 fn differential(seed: u64, start: u64, steps: usize, wheel: &mut TimerWheel<u32>) {
+    differential_with(seed, start, steps, wheel, deadline);
+}
+
+/// `differential` with deadlines (and some poll targets) drawn from `deadline`. Returns the
+/// number of steps after which a run was active.
+fn differential_with(
+    seed: u64,
+    start: u64,
+    steps: usize,
+    wheel: &mut TimerWheel<u32>,
+    deadline: fn(&mut Rng, u64) -> u64,
+) -> usize {
+    let mut run_steps = 0;
     let mut rng = Rng(seed);
     let mut model = Model {
         now: start,
@@ -127,7 +152,9 @@ fn differential(seed: u64, start: u64, steps: usize, wheel: &mut TimerWheel<u32>
             .first_key_value()
             .map(|(&(effective, _), _)| effective);
         assert_eq!(wheel.next_deadline(), expected, "{ctx}");
+        run_steps += usize::from(wheel.run.live > 0);
     }
+    run_steps
 }
 
 /// Seeds per differential test; `TIERWHEEL_SEEDS=100000` for a long run.
@@ -151,6 +178,22 @@ fn matches_the_model_near_the_end_of_time() {
         let start = u64::MAX - (1 << (seed % 40));
         differential(seed, start, 300, &mut TimerWheel::starting_at(start));
     }
+}
+
+#[test]
+fn matches_the_model_through_runs() {
+    let mut run_steps = 0;
+    for seed in seeds(300) {
+        run_steps += differential_with(seed, 0, 400, &mut TimerWheel::new(), crowded_deadline);
+        let mut wrapping = TimerWheel::with_stamp_limit(150);
+        wrapping.now = 1 << 40;
+        run_steps += differential_with(seed, 1 << 40, 400, &mut wrapping, crowded_deadline);
+    }
+    // The stream must exercise what it is for: operations while a run is active.
+    assert!(
+        run_steps > 10_000,
+        "runs were active after only {run_steps} steps"
+    );
 }
 
 #[test]

@@ -1,0 +1,194 @@
+//! The due run: a coarse slot that one `poll` target passes entirely, sorted once instead of
+//! cascaded level by level.
+//!
+//! When `advance` catches up over a long stretch (bulk expiry, a loop that stalled), every
+//! timer of a coarse slot would move to the next finer level, then the next, before it fires:
+//! up to one move per level. When time reaches such a slot and its whole span lies at or
+//! before the poll's target, the wheel instead takes the slot's live references, sorts them by
+//! (effective deadline, slot order) and fires them from that sorted run. Slot order is
+//! insertion order, so the sort keeps ties first in, first out. Only slots of levels 1 to 5 (at
+//! most 2^30 ticks) become runs: their references carry the deadline bits the sort needs.
+//!
+//! Everything placed before the run was made, with an effective deadline inside its span, is in
+//! the run: when time reaches a slot, no finer slot holds a timer of that span (see the wheel's
+//! invariant). A timer placed later goes to the wheel as usual, and fires after run timers with
+//! the same deadline, since they were placed before it. `holds` tells the two apart by the
+//! placement stamp.
+
+use super::slot::SlotEntry;
+
+/// Bits of a sort key that hold a reference's position in its slot.
+const POSITION_BITS: u32 = 12;
+
+/// Largest slot turned into a run: 4096 references (80 KB of keys and references, which stay
+/// in L2). A larger slot cascades once more, and its finer slots become runs.
+pub(crate) const RUN_MAX: usize = 1 << POSITION_BITS;
+
+/// The timers of one coarse slot, in firing order. Inactive when `live == 0`.
+#[derive(Debug, Default)]
+pub(crate) struct Run {
+    /// The slot's live references, in slot order.
+    entries: Vec<SlotEntry>,
+    /// One key per reference, sorted: its deadline's offset from `start` above
+    /// `POSITION_BITS`, its index in `entries` below. Sorting plain `u64`s is several times
+    /// cheaper than sorting references by a compound key.
+    keys: Vec<u64>,
+    /// Next key to fire; its timer is live whenever the run is active.
+    head: usize,
+    /// References whose timer is still in the run.
+    pub(crate) live: usize,
+    /// First and last tick of the span the run covers.
+    start: u64,
+    end: u64,
+    /// Placements with a stamp below this were made before the run; 0 while inactive, so
+    /// that `holds` is one comparison when there is no run.
+    stamp_before: u32,
+}
+
+impl Run {
+    /// Whether the run holds a timer (the stamp of a pending timer, and its effective
+    /// deadline).
+    #[inline(always)]
+    pub(crate) fn holds(&self, stamp: u32, effective: u64) -> bool {
+        stamp < self.stamp_before && effective <= self.end
+    }
+
+    /// The effective deadline of the next timer to fire from the run, if it is active.
+    #[inline]
+    pub(crate) fn next_deadline(&self) -> Option<u64> {
+        (self.live > 0).then(|| self.deadline(self.keys[self.head]))
+    }
+
+    #[inline]
+    fn deadline(&self, key: u64) -> u64 {
+        self.start + (key >> POSITION_BITS)
+    }
+
+    #[inline]
+    fn entry(&self, key: u64) -> SlotEntry {
+        self.entries[(key & (RUN_MAX as u64 - 1)) as usize]
+    }
+
+    /// A reference a few places ahead of the head, to prefetch its storage.
+    #[inline]
+    pub(crate) fn ahead(&self, by: usize) -> Option<SlotEntry> {
+        self.keys.get(self.head + by).map(|&key| self.entry(key))
+    }
+
+    /// Starts a run for the slot spanning ticks `start..=end`, at most 2^32 ticks: `fill`
+    /// pushes the slot's live references in slot order, each carrying the low 32 bits of its
+    /// effective deadline. Placements with a stamp below `stamp_before` were made before it.
+    pub(crate) fn start(
+        &mut self,
+        start: u64,
+        end: u64,
+        stamp_before: u32,
+        fill: impl FnOnce(&mut Vec<SlotEntry>),
+    ) {
+        debug_assert_eq!(self.live, 0, "a run starts while another is active");
+        debug_assert!(
+            end - start <= u64::from(u32::MAX),
+            "a run spans more than 2^32 ticks"
+        );
+        self.entries.clear();
+        fill(&mut self.entries);
+        debug_assert!(
+            self.entries.len() <= RUN_MAX,
+            "a run of {}",
+            self.entries.len()
+        );
+        let offset_mask = end - start;
+        self.keys.clear();
+        self.keys.reserve(self.entries.len());
+        self.keys
+            .extend(self.entries.iter().enumerate().map(|(position, entry)| {
+                ((u64::from(entry.low) & offset_mask) << POSITION_BITS) | position as u64
+            }));
+        self.keys.sort_unstable();
+        (self.head, self.live) = (0, self.keys.len());
+        (self.start, self.end) = (start, end);
+        self.stamp_before = if self.live > 0 { stamp_before } else { 0 };
+    }
+
+    /// Takes the head out of the run (it fires) and returns its effective deadline and
+    /// reference. `is_live` tells the references that remain from those of timers cancelled
+    /// since the run began.
+    #[inline]
+    pub(crate) fn pop(&mut self, is_live: impl Fn(SlotEntry) -> bool) -> (u64, SlotEntry) {
+        let key = self.keys[self.head];
+        let fired = (self.deadline(key), self.entry(key));
+        self.head += 1;
+        self.live -= 1;
+        self.skip_dead(is_live);
+        fired
+    }
+
+    /// A timer of the run was cancelled or rescheduled: its reference stays behind as a
+    /// tombstone, skipped when it reaches the head.
+    pub(crate) fn unplace(&mut self, is_live: impl Fn(SlotEntry) -> bool) {
+        debug_assert!(self.live > 0, "unplace from an empty run");
+        self.live -= 1;
+        self.skip_dead(is_live);
+    }
+
+    /// Keeps the head live, and ends the run when its last timer has left.
+    #[inline]
+    fn skip_dead(&mut self, is_live: impl Fn(SlotEntry) -> bool) {
+        if self.live == 0 {
+            self.clear();
+            return;
+        }
+        // Without tombstones every reference left is live.
+        if self.live < self.keys.len() - self.head {
+            while !is_live(self.entry(self.keys[self.head])) {
+                self.head += 1;
+            }
+        }
+    }
+
+    /// Drops the tombstones, before a restamp: a tombstone must not survive one, since its old
+    /// stamp could be handed to a new placement of the same entry.
+    pub(crate) fn drop_tombstones(&mut self, is_live: impl Fn(SlotEntry) -> bool) {
+        let entries = &self.entries;
+        let position_mask = RUN_MAX as u64 - 1;
+        self.keys.drain(..self.head);
+        self.keys
+            .retain(|&key| is_live(entries[(key & position_mask) as usize]));
+        self.head = 0;
+        debug_assert_eq!(
+            self.keys.len(),
+            self.live,
+            "run tombstones left or timers lost"
+        );
+    }
+
+    /// Hands the live references out in firing order, after `drop_tombstones`, to be stamped
+    /// anew from 0 up; returns the next free stamp. Placements below it are the run's.
+    pub(crate) fn restamp(&mut self, mut stamp_each: impl FnMut(&mut SlotEntry, u32)) -> u32 {
+        let mut stamp = 0;
+        for &key in &self.keys {
+            stamp_each(
+                &mut self.entries[(key & (RUN_MAX as u64 - 1)) as usize],
+                stamp,
+            );
+            stamp += 1;
+        }
+        if self.live > 0 {
+            self.stamp_before = stamp;
+        }
+        stamp
+    }
+
+    /// Ends the run, keeping the buffers.
+    pub(crate) fn clear(&mut self) {
+        self.entries.clear();
+        self.keys.clear();
+        (
+            self.head,
+            self.live,
+            self.start,
+            self.end,
+            self.stamp_before,
+        ) = (0, 0, 0, 0, 0);
+    }
+}
