@@ -3,8 +3,10 @@
 //! The wheel never reads a clock, never calls user code and never allocates per operation once
 //! its storage has grown. Its invariant, checked in debug builds where it could break: every
 //! pending timer sits in the slot that [`position`] names for its effective deadline and the
-//! current tick, behind every timer placed there before it. Cascading a slot when time reaches
-//! its start, also when nothing is due, is what keeps that true; FIFO order follows from it.
+//! current tick, behind every timer placed there before it, or in the run (see [`run`]), which
+//! holds every timer of one span placed before the run began, in firing order. Cascading a slot
+//! when time reaches its start, also when nothing is due, is what keeps that true; FIFO order
+//! follows from it.
 
 mod position;
 mod run;
