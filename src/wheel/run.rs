@@ -33,6 +33,8 @@ pub(crate) struct Run {
     /// `POSITION_BITS`, its index in `entries` below. Sorting plain `u64`s is several times
     /// cheaper than sorting references by a compound key.
     keys: Vec<u64>,
+    /// Room for a radix sort pass.
+    scratch: Vec<u64>,
     /// Next key to fire; its timer is live whenever the run is active.
     head: usize,
     /// References whose timer is still in the run.
@@ -99,12 +101,12 @@ impl Run {
         );
         let offset_mask = end - start;
         self.keys.clear();
-        self.keys.reserve(self.entries.len());
         self.keys
             .extend(self.entries.iter().enumerate().map(|(position, entry)| {
                 ((u64::from(entry.low) & offset_mask) << POSITION_BITS) | position as u64
             }));
-        self.keys.sort_unstable();
+        let offset_bits = u64::BITS - offset_mask.leading_zeros();
+        sort_by_offset(&mut self.keys, &mut self.scratch, offset_bits);
         (self.head, self.live) = (0, self.keys.len());
         (self.start, self.end) = (start, end);
         self.stamp_before = if self.live > 0 { stamp_before } else { 0 };
@@ -190,5 +192,66 @@ impl Run {
             self.end,
             self.stamp_before,
         ) = (0, 0, 0, 0, 0);
+    }
+}
+
+/// Sorts keys whose positions (the low `POSITION_BITS`) are already in increasing order by
+/// their `offset_bits` offset bits, keeping equal offsets in position order. Large runs take a
+/// least-significant-digit radix sort, 8 bits a pass: about 10 instructions a key a pass,
+/// against about 90 a key for a comparison sort of 2500 keys.
+fn sort_by_offset(keys: &mut Vec<u64>, scratch: &mut Vec<u64>, offset_bits: u32) {
+    const DIGIT_BITS: u32 = 8;
+    const DIGITS: usize = 1 << DIGIT_BITS;
+    if keys.len() < DIGITS {
+        // Positions differ, so sorting whole keys is stable by construction.
+        keys.sort_unstable();
+        return;
+    }
+    scratch.clear();
+    scratch.resize(keys.len(), 0);
+    let mut shift = POSITION_BITS;
+    while shift < POSITION_BITS + offset_bits {
+        let digit = |key: u64| ((key >> shift) as usize) & (DIGITS - 1);
+        let mut starts = [0usize; DIGITS];
+        for &key in keys.iter() {
+            starts[digit(key)] += 1;
+        }
+        let mut total = 0;
+        for start in starts.iter_mut() {
+            (*start, total) = (total, total + *start);
+        }
+        for &key in keys.iter() {
+            let at = &mut starts[digit(key)];
+            scratch[*at] = key;
+            *at += 1;
+        }
+        std::mem::swap(keys, scratch);
+        shift += DIGIT_BITS;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sorting_by_offset_keeps_ties_in_position_order() {
+        for (n, offset_bits) in [(0, 6), (5, 6), (255, 12), (256, 12), (300, 30), (4096, 18)] {
+            let mut rng = 0x2545_F491_4F6C_DD1Du64;
+            let mut keys: Vec<u64> = (0..n as u64)
+                .map(|position| {
+                    rng ^= rng << 13;
+                    rng ^= rng >> 7;
+                    rng ^= rng << 17;
+                    // Few distinct offsets, so that ties are common.
+                    let offset = (rng % 40) << (offset_bits - 6);
+                    (offset << POSITION_BITS) | position
+                })
+                .collect();
+            let mut expected = keys.clone();
+            expected.sort_by_key(|key| (key >> POSITION_BITS, key & (RUN_MAX as u64 - 1)));
+            sort_by_offset(&mut keys, &mut Vec::new(), offset_bits);
+            assert_eq!(keys, expected, "{n} keys of {offset_bits} offset bits");
+        }
     }
 }
