@@ -590,8 +590,7 @@ impl<T> TimerWheel<T> {
     fn unplace(&mut self, deadline: u64, stamp: u32) {
         let effective = deadline.max(self.now);
         if self.run.holds(stamp, effective) {
-            let slab = &self.slab;
-            self.run.unplace(|entry| is_live(slab, entry));
+            self.unplace_from_run();
             return;
         }
         let level = level_of(self.now, effective);
@@ -616,6 +615,14 @@ impl<T> TimerWheel<T> {
                 self.refresh_front_cold();
             }
         }
+    }
+
+    /// `unplace` of a run timer, out of line: runs exist only while a long `advance` is
+    /// under way, so the touch path should not carry this code.
+    #[cold]
+    fn unplace_from_run(&mut self) {
+        let slab = &self.slab;
+        self.run.unplace(|entry| is_live(slab, entry));
     }
 
     /// Whether `slot_index` of coarse `level` is the first occupied slot of the wheel.
