@@ -20,8 +20,9 @@ use super::slot::SlotEntry;
 /// Bits of a sort key that hold a reference's position in its slot.
 const POSITION_BITS: u32 = 12;
 
-/// Largest slot turned into a run: 4096 references (80 KB of keys and references, which stay
-/// in L2). A larger slot cascades once more, and its finer slots become runs.
+/// Largest slot turned into a run: 4096 references (112 KB of references, keys and radix
+/// scratch, 28 bytes each, which stay in L2). A larger slot cascades once more, and its finer
+/// slots become runs.
 pub(crate) const RUN_MAX: usize = 1 << POSITION_BITS;
 
 /// The timers of one coarse slot, in firing order. Inactive when `live == 0`.
