@@ -69,7 +69,7 @@ impl Run {
 
     #[inline]
     fn entry(&self, key: u64) -> SlotEntry {
-        self.entries[(key & (RUN_MAX as u64 - 1)) as usize]
+        self.entries[position(key)]
     }
 
     /// A reference a few places ahead of the head, to prefetch its storage.
@@ -153,10 +153,8 @@ impl Run {
     /// stamp could be handed to a new placement of the same entry.
     pub(crate) fn drop_tombstones(&mut self, is_live: impl Fn(SlotEntry) -> bool) {
         let entries = &self.entries;
-        let position_mask = RUN_MAX as u64 - 1;
         self.keys.drain(..self.head);
-        self.keys
-            .retain(|&key| is_live(entries[(key & position_mask) as usize]));
+        self.keys.retain(|&key| is_live(entries[position(key)]));
         self.head = 0;
         debug_assert_eq!(
             self.keys.len(),
@@ -170,10 +168,7 @@ impl Run {
     pub(crate) fn restamp(&mut self, mut stamp_each: impl FnMut(&mut SlotEntry, u32)) -> u32 {
         let mut stamp = 0;
         for &key in &self.keys {
-            stamp_each(
-                &mut self.entries[(key & (RUN_MAX as u64 - 1)) as usize],
-                stamp,
-            );
+            stamp_each(&mut self.entries[position(key)], stamp);
             stamp += 1;
         }
         if self.live > 0 {
@@ -194,6 +189,12 @@ impl Run {
             self.stamp_before,
         ) = (0, 0, 0, 0, 0);
     }
+}
+
+/// The index in `entries` that a sort key names.
+#[inline]
+fn position(key: u64) -> usize {
+    (key & (RUN_MAX as u64 - 1)) as usize
 }
 
 /// Sorts keys whose positions (the low `POSITION_BITS`) are already in increasing order by
@@ -250,7 +251,7 @@ mod tests {
                 })
                 .collect();
             let mut expected = keys.clone();
-            expected.sort_by_key(|key| (key >> POSITION_BITS, key & (RUN_MAX as u64 - 1)));
+            expected.sort_by_key(|&key| (key >> POSITION_BITS, position(key)));
             sort_by_offset(&mut keys, &mut Vec::new(), offset_bits);
             assert_eq!(keys, expected, "{n} keys of {offset_bits} offset bits");
         }
