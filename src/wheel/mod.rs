@@ -699,16 +699,9 @@ impl<T> TimerWheel<T> {
     fn compact(&mut self, level: usize, slot_index: usize) {
         let slot = &mut self.slots[level * SLOTS + slot_index];
         let slab = &self.slab;
-        let prefetch = slab.bytes() > PREFETCH_ABOVE_BYTES;
-        slot.retain(
-            &mut self.pool,
-            |entry| {
-                if prefetch {
-                    slab.prefetch(entry.index);
-                }
-            },
-            |entry| is_live(slab, entry),
-        );
+        slot.retain(&mut self.pool, prefetcher(slab, true), |entry| {
+            is_live(slab, entry)
+        });
         debug_assert_eq!(
             slot.len(),
             slot.live as usize,
@@ -782,22 +775,13 @@ impl<T> TimerWheel<T> {
         self.occupied[level] &= !(1 << slot_index);
         let clean = source.live as usize == source.len();
         let (slab, pool) = (&self.slab, &mut self.pool);
-        let prefetch = !clean && slab.bytes() > PREFETCH_ABOVE_BYTES;
         self.run.start(self.now, end, self.next_stamp, |entries| {
             entries.reserve(source.live as usize);
-            source.drain(
-                pool,
-                |entry| {
-                    if prefetch {
-                        slab.prefetch(entry.index);
-                    }
-                },
-                |_, entry| {
-                    if clean || is_live(slab, entry) {
-                        entries.push(entry);
-                    }
-                },
-            );
+            source.drain(pool, prefetcher(slab, !clean), |_, entry| {
+                if clean || is_live(slab, entry) {
+                    entries.push(entry);
+                }
+            });
         });
     }
 
@@ -823,13 +807,8 @@ impl<T> TimerWheel<T> {
         let slab = &self.slab;
         // Checking liveness reads each timer's storage, and so does finding the deadline of a
         // timer on a level above `LOW_BITS_LEVELS`: start those reads a chunk at a time.
-        let prefetch = (!clean || level > LOW_BITS_LEVELS) && slab.bytes() > PREFETCH_ABOVE_BYTES;
+        let ahead = prefetcher(slab, !clean || level > LOW_BITS_LEVELS);
         let (slots, occupied) = (&mut self.slots, &mut self.occupied);
-        let ahead = move |entry: SlotEntry| {
-            if prefetch {
-                slab.prefetch(entry.index);
-            }
-        };
         // `move`: the scalars are copied in, not reloaded through references on every move.
         let mut move_finer = move |pool: &mut Pool, entry: SlotEntry| {
             if !clean && !is_live(slab, entry) {
@@ -939,6 +918,17 @@ fn deadline_of<T>(slab: &Slab<Timer<T>>, entry: SlotEntry, level: usize, start: 
 
 /// Whether a slot reference is the live one of its timer, not a tombstone.
 #[inline]
+/// What a pass over a slot calls on each reference a chunk ahead of reading it: a prefetch of
+/// the timer's storage if the pass `reads` it and the slab is too large to stay in cache.
+fn prefetcher<T>(slab: &Slab<Timer<T>>, reads: bool) -> impl Fn(SlotEntry) + '_ {
+    let prefetch = reads && slab.bytes() > PREFETCH_ABOVE_BYTES;
+    move |entry| {
+        if prefetch {
+            slab.prefetch(entry.index);
+        }
+    }
+}
+
 fn is_live<T>(slab: &Slab<Timer<T>>, entry: SlotEntry) -> bool {
     slab.tag_at(entry.index) == Some(entry.stamp)
 }
