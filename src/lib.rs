@@ -100,9 +100,9 @@
 //! | 6 | 2^36 | 2^42 | 139 years |
 //! | 7..=10 | 2^42 ..= 2^60 | 2^64 | the end of time |
 //!
-//! Slots are append-only lists of 12-byte references in chunks from one shared pool; a cancel
+//! Slots are append-only lists of 8-byte references in chunks from one shared pool; a cancel
 //! frees the timer's storage at once and leaves a stamped tombstone, swept before tombstones
-//! outnumber live timers. Bookkeeping is 28 bytes per pending timer beyond a payload
+//! outnumber live timers. Bookkeeping is 24 bytes per pending timer beyond a payload
 //! of up to 8 bytes. `docs/design.md` in the repository explains every choice, and
 //! `docs/benchmarks.md` measures them.
 // `unsafe` is denied everywhere but in one fenced block, the prefetch hint in src/prefetch.rs.

@@ -227,20 +227,12 @@ impl<V> Slab<V> {
         }
     }
 
-    /// The occupant at `index`, if any, with its key. Indexes come from the wheel's own
-    /// slot lists, never from users.
+    /// The occupant at `index`, if any, with its tag. Indexes come from the wheel's own slot
+    /// lists, never from users.
     #[inline]
-    pub(crate) fn get_at(&self, index: u32) -> Option<(TimerKey, &V)> {
+    pub(crate) fn tagged_at(&self, index: u32) -> Option<(u32, &V)> {
         match self.entries.get(index as usize)? {
-            Entry::Occupied {
-                generation, value, ..
-            } => Some((
-                TimerKey {
-                    index,
-                    generation: *generation,
-                },
-                value,
-            )),
+            Entry::Occupied { tag, value, .. } => Some((*tag, value)),
             Entry::Vacant { .. } => None,
         }
     }
@@ -371,7 +363,7 @@ mod tests {
         };
         assert_eq!(slab.get(key), None);
         assert_eq!(slab.remove(key).map(|(_, value)| value), None);
-        assert!(slab.get_at(7).is_none());
+        assert!(slab.tagged_at(7).is_none());
     }
 
     #[test]
@@ -379,6 +371,7 @@ mod tests {
         let mut slab = Slab::new();
         let a = slab.insert('a', 7).unwrap();
         assert_eq!(slab.tag_at(a.index), Some(7));
+        assert_eq!(slab.tagged_at(a.index), Some((7, &'a')));
         slab.set_tag(a.index, 9);
         let (tag, _) = slab.get_mut(a).unwrap();
         assert_eq!(*tag, 9);
@@ -386,6 +379,7 @@ mod tests {
         assert_eq!(slab.tag_at(a.index), Some(11));
         slab.remove(a);
         assert_eq!(slab.tag_at(a.index), None, "a vacant entry has no tag");
+        assert_eq!(slab.tagged_at(a.index), None);
         slab.set_tag(a.index, 3);
         assert_eq!(slab.tag_at(a.index), None);
         assert_eq!(slab.tag_at(1_000), None);

@@ -55,9 +55,9 @@ struct Timer<T> {
 /// only extra instructions (12 % more on `timeouts` at 10^4).
 const PREFETCH_ABOVE_BYTES: usize = 1 << 20;
 
-/// Levels whose slots span at most 2^32 ticks: on them, a reference's low 32 deadline bits
-/// are enough to place it again when its slot cascades.
-const LOW_BITS_LEVELS: usize = 32 / position::SLOT_BITS as usize;
+/// Finest and coarsest levels whose slots can become a run: their spans (2^6 to 2^30 ticks)
+/// fit a run's sort keys.
+const RUN_LEVELS: std::ops::RangeInclusive<usize> = 1..=5;
 
 /// A hierarchical hashed timing wheel: timers keyed by [`TimerKey`], due at `u64` ticks.
 ///
@@ -509,7 +509,7 @@ impl<T> TimerWheel<T> {
             let end = slot_end(start, level);
             if run_next.is_none()
                 && end <= target
-                && level <= LOW_BITS_LEVELS
+                && RUN_LEVELS.contains(&level)
                 && slot.len() <= RUN_MAX
             {
                 self.start_run(level, slot_index, end);
@@ -575,11 +575,7 @@ impl<T> TimerWheel<T> {
         let effective = deadline.max(self.now);
         let level = level_of(self.now, effective);
         let slot = slot_of(effective, level);
-        let entry = SlotEntry {
-            index,
-            stamp,
-            low: effective as u32,
-        };
+        let entry = SlotEntry { index, stamp };
         self.slots[level * SLOTS + slot].push(&mut self.pool, entry, effective);
         self.occupied[level] |= 1 << slot;
     }
@@ -775,11 +771,14 @@ impl<T> TimerWheel<T> {
         self.occupied[level] &= !(1 << slot_index);
         let clean = source.live as usize == source.len();
         let (slab, pool) = (&self.slab, &mut self.pool);
-        self.run.start(self.now, end, self.next_stamp, |entries| {
-            entries.reserve(source.live as usize);
-            source.drain(pool, prefetcher(slab, !clean), |_, entry| {
-                if clean || is_live(slab, entry) {
-                    entries.push(entry);
+        self.run.start(self.now, end, self.next_stamp, |run| {
+            run.reserve(source.live as usize);
+            // Each live timer's deadline is in its storage: read a chunk ahead.
+            source.drain(pool, prefetcher(slab, true), |_, entry| {
+                if let Some((stamp, timer)) = slab.tagged_at(entry.index) {
+                    if clean || stamp == entry.stamp {
+                        run.push(entry, timer.deadline);
+                    }
                 }
             });
         });
@@ -805,9 +804,9 @@ impl<T> TimerWheel<T> {
         let clean = source.live as usize == source.len();
         let now = self.now;
         let slab = &self.slab;
-        // Checking liveness reads each timer's storage, and so does finding the deadline of a
-        // timer on a level above `LOW_BITS_LEVELS`: start those reads a chunk at a time.
-        let ahead = prefetcher(slab, !clean || level > LOW_BITS_LEVELS);
+        // Finding each timer's deadline (and checking its liveness) reads its storage: start
+        // those reads a chunk at a time.
+        let ahead = prefetcher(slab, true);
         let (slots, occupied) = (&mut self.slots, &mut self.occupied);
         // `move`: the scalars are copied in, not reloaded through references on every move.
         let mut move_finer = move |pool: &mut Pool, entry: SlotEntry| {
@@ -903,17 +902,18 @@ impl<T> TimerWheel<T> {
 }
 
 /// The effective deadline of the live timer that `entry` places in the slot of `level`
-/// starting at tick `start`: from the reference alone on levels up to `LOW_BITS_LEVELS`.
+/// starting at tick `start`. A level-0 slot is one tick; on the coarser levels the effective
+/// deadline is the one asked for, since a timer due before `now` at insertion goes to level 0.
 #[inline]
 fn deadline_of<T>(slab: &Slab<Timer<T>>, entry: SlotEntry, level: usize, start: u64) -> u64 {
-    if level <= LOW_BITS_LEVELS {
-        start | (u64::from(entry.low) & ((1 << (level as u32 * position::SLOT_BITS)) - 1))
-    } else {
-        let (_, timer) = slab
-            .get_at(entry.index)
-            .expect("a live reference has a timer");
-        timer.deadline
+    if level == 0 {
+        return start;
     }
+    let (_, timer) = slab
+        .tagged_at(entry.index)
+        .expect("a live reference has a timer");
+    debug_assert!(timer.deadline >= start, "a coarse timer before its slot");
+    timer.deadline
 }
 
 /// Whether a slot reference is the live one of its timer, not a tombstone.

@@ -7,7 +7,7 @@
 //! before the poll's target, the wheel instead takes the slot's live references, sorts them by
 //! (effective deadline, slot order) and fires them from that sorted run. Slot order is
 //! insertion order, so the sort keeps ties first in, first out. Only slots of levels 1 to 5 (at
-//! most 2^30 ticks) become runs: their references carry the deadline bits the sort needs.
+//! most 2^30 ticks) become runs, so that a deadline's offset in the slot fits a sort key.
 //!
 //! Everything placed before the run was made, with an effective deadline inside its span, is in
 //! the run: when time reaches a slot, no finer slot holds a timer of that span (see the wheel's
@@ -20,8 +20,8 @@ use super::slot::SlotEntry;
 /// Bits of a sort key that hold a reference's position in its slot.
 const POSITION_BITS: u32 = 12;
 
-/// Largest slot turned into a run: 4096 references (112 KB of references, keys and radix
-/// scratch, 28 bytes each, which stay in L2). A larger slot cascades once more, and its finer
+/// Largest slot turned into a run: 4096 references (96 KB of references, keys and radix
+/// scratch, 24 bytes each, which stay in L2). A larger slot cascades once more, and its finer
 /// slots become runs.
 pub(crate) const RUN_MAX: usize = 1 << POSITION_BITS;
 
@@ -79,14 +79,14 @@ impl Run {
     }
 
     /// Starts a run for the slot spanning ticks `start..=end`, at most 2^32 ticks: `fill`
-    /// pushes the slot's live references in slot order, each carrying the low 32 bits of its
-    /// effective deadline. Placements with a stamp below `stamp_before` were made before it.
+    /// pushes the slot's live references in slot order, each with its effective deadline.
+    /// Placements with a stamp below `stamp_before` were made before it.
     pub(crate) fn start(
         &mut self,
         start: u64,
         end: u64,
         stamp_before: u32,
-        fill: impl FnOnce(&mut Vec<SlotEntry>),
+        fill: impl FnOnce(&mut Filling<'_>),
     ) {
         debug_assert_eq!(self.live, 0, "a run starts while another is active");
         debug_assert!(
@@ -94,19 +94,19 @@ impl Run {
             "a run spans more than 2^32 ticks"
         );
         self.entries.clear();
-        fill(&mut self.entries);
+        self.keys.clear();
+        fill(&mut Filling {
+            entries: &mut self.entries,
+            keys: &mut self.keys,
+            start,
+            end,
+        });
         debug_assert!(
             self.entries.len() <= RUN_MAX,
             "a run of {}",
             self.entries.len()
         );
-        let offset_mask = end - start;
-        self.keys.clear();
-        self.keys
-            .extend(self.entries.iter().enumerate().map(|(position, entry)| {
-                ((u64::from(entry.low) & offset_mask) << POSITION_BITS) | position as u64
-            }));
-        let offset_bits = u64::BITS - offset_mask.leading_zeros();
+        let offset_bits = u64::BITS - (end - start).leading_zeros();
         sort_by_offset(&mut self.keys, &mut self.scratch, offset_bits);
         (self.head, self.live) = (0, self.keys.len());
         (self.start, self.end) = (start, end);
@@ -188,6 +188,36 @@ impl Run {
             self.end,
             self.stamp_before,
         ) = (0, 0, 0, 0, 0);
+    }
+}
+
+/// A run being filled: its references in slot order, and one sort key each.
+pub(crate) struct Filling<'a> {
+    entries: &'a mut Vec<SlotEntry>,
+    keys: &'a mut Vec<u64>,
+    start: u64,
+    end: u64,
+}
+
+impl Filling<'_> {
+    pub(crate) fn reserve(&mut self, additional: usize) {
+        self.entries.reserve(additional);
+        self.keys.reserve(additional);
+    }
+
+    /// Adds the next reference of the slot, whose timer is due at `deadline`.
+    #[inline]
+    pub(crate) fn push(&mut self, entry: SlotEntry, deadline: u64) {
+        debug_assert!(
+            (self.start..=self.end).contains(&deadline),
+            "a run timer at {deadline} outside {}..={}",
+            self.start,
+            self.end
+        );
+        let position = self.entries.len() as u64;
+        self.keys
+            .push(((deadline - self.start) << POSITION_BITS) | position);
+        self.entries.push(entry);
     }
 }
 

@@ -16,7 +16,7 @@
 //! later timer in the same storage entry. Tombstones go when the slot is cascaded or fired,
 //! when its last live timer leaves, and when they outnumber its live timers (`compact`).
 
-/// References per chunk: 384 bytes, six cache lines.
+/// References per chunk: 256 bytes, four cache lines.
 pub(crate) const CHUNK: usize = 32;
 
 /// Tombstones a slot may hold per live reference before it is swept.
@@ -25,21 +25,18 @@ pub(crate) const TOMBSTONES_PER_LIVE: usize = 1;
 /// No chunk, no storage index.
 pub(crate) const NIL: u32 = u32::MAX;
 
-/// A reference from a slot to a timer: its storage index, the stamp it was placed with, and
-/// the low 32 bits of its effective deadline, which on levels 1 to 5 (slots of at most 2^30
-/// ticks) are enough to place it again when its slot cascades, without reading its storage.
+/// A reference from a slot to a timer: its storage index and the stamp it was placed with.
+/// Eight bytes: a cascade reads the timer's deadline from its storage entry.
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
 pub(crate) struct SlotEntry {
     pub(crate) index: u32,
     pub(crate) stamp: u32,
-    pub(crate) low: u32,
 }
 
 /// No reference.
 const NO_ENTRY: SlotEntry = SlotEntry {
     index: NIL,
     stamp: 0,
-    low: 0,
 };
 
 #[derive(Copy, Clone)]
@@ -415,11 +412,7 @@ mod tests {
     use super::*;
 
     fn entry(index: u32) -> SlotEntry {
-        SlotEntry {
-            index,
-            stamp: 0,
-            low: 0,
-        }
+        SlotEntry { index, stamp: 0 }
     }
 
     fn collect(slot: &Slot, pool: &Pool) -> Vec<u32> {

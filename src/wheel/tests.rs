@@ -307,12 +307,12 @@ fn next_deadline_is_exact_after_the_earliest_of_a_coarse_slot_is_cancelled() {
 
 #[test]
 fn bookkeeping_per_timer() {
-    // A storage entry (generation, stamp, deadline, value) and one slot reference: 28 bytes
-    // beyond the payload, for payloads of 8 bytes or less.
+    // A storage entry (generation, stamp, deadline, value) and one slot reference (index,
+    // stamp): 24 bytes beyond the payload, for payloads of 8 bytes or less.
     let storage = crate::slab::entry_bytes::<Timer<u64>>();
     let per_timer = storage + std::mem::size_of::<SlotEntry>();
     assert_eq!(storage, 24);
-    assert_eq!(per_timer - std::mem::size_of::<u64>(), 28);
+    assert_eq!(per_timer - std::mem::size_of::<u64>(), 24);
     assert_eq!(std::mem::size_of::<crate::slab::TimerKey>(), 8);
 }
 
