@@ -775,10 +775,11 @@ impl<T> TimerWheel<T> {
             run.reserve(source.live as usize);
             // Each live timer's deadline is in its storage: read a chunk ahead.
             source.drain(pool, prefetcher(slab, true), |_, entry| {
-                if let Some((stamp, timer)) = slab.tagged_at(entry.index) {
-                    if clean || stamp == entry.stamp {
+                match slab.tagged_at(entry.index) {
+                    Some((stamp, timer)) if clean || stamp == entry.stamp => {
                         run.push(entry, timer.deadline);
                     }
+                    _ => debug_assert!(!clean, "a slot without tombstones holds one"),
                 }
             });
         });

@@ -214,9 +214,9 @@ impl Filling<'_> {
             self.start,
             self.end
         );
-        let position = self.entries.len() as u64;
+        let at = self.entries.len() as u64;
         self.keys
-            .push(((deadline - self.start) << POSITION_BITS) | position);
+            .push(((deadline - self.start) << POSITION_BITS) | at);
         self.entries.push(entry);
     }
 }
