@@ -695,7 +695,7 @@ impl<T> TimerWheel<T> {
     fn compact(&mut self, level: usize, slot_index: usize) {
         let slot = &mut self.slots[level * SLOTS + slot_index];
         let slab = &self.slab;
-        slot.retain(&mut self.pool, prefetcher(slab, true), |entry| {
+        slot.retain(&mut self.pool, prefetcher(slab), |entry| {
             is_live(slab, entry)
         });
         debug_assert_eq!(
@@ -774,7 +774,7 @@ impl<T> TimerWheel<T> {
         self.run.start(self.now, end, self.next_stamp, |run| {
             run.reserve(source.live as usize);
             // Each live timer's deadline is in its storage: read a chunk ahead.
-            source.drain(pool, prefetcher(slab, true), |_, entry| {
+            source.drain(pool, prefetcher(slab), |_, entry| {
                 match slab.tagged_at(entry.index) {
                     Some((stamp, timer)) if clean || stamp == entry.stamp => {
                         run.push(entry, timer.deadline);
@@ -807,7 +807,7 @@ impl<T> TimerWheel<T> {
         let slab = &self.slab;
         // Finding each timer's deadline (and checking its liveness) reads its storage: start
         // those reads a chunk at a time.
-        let ahead = prefetcher(slab, true);
+        let ahead = prefetcher(slab);
         let (slots, occupied) = (&mut self.slots, &mut self.occupied);
         // `move`: the scalars are copied in, not reloaded through references on every move.
         let mut move_finer = move |pool: &mut Pool, entry: SlotEntry| {
@@ -917,12 +917,10 @@ fn deadline_of<T>(slab: &Slab<Timer<T>>, entry: SlotEntry, level: usize, start: 
     timer.deadline
 }
 
-/// Whether a slot reference is the live one of its timer, not a tombstone.
-#[inline]
-/// What a pass over a slot calls on each reference a chunk ahead of reading it: a prefetch of
-/// the timer's storage if the pass `reads` it and the slab is too large to stay in cache.
-fn prefetcher<T>(slab: &Slab<Timer<T>>, reads: bool) -> impl Fn(SlotEntry) + '_ {
-    let prefetch = reads && slab.bytes() > PREFETCH_ABOVE_BYTES;
+/// What a pass over a slot calls on each reference a chunk ahead of reading its timer's
+/// storage: a prefetch of that storage if the slab is too large to stay in cache.
+fn prefetcher<T>(slab: &Slab<Timer<T>>) -> impl Fn(SlotEntry) + '_ {
+    let prefetch = slab.bytes() > PREFETCH_ABOVE_BYTES;
     move |entry| {
         if prefetch {
             slab.prefetch(entry.index);
@@ -930,6 +928,8 @@ fn prefetcher<T>(slab: &Slab<Timer<T>>, reads: bool) -> impl Fn(SlotEntry) + '_ 
     }
 }
 
+/// Whether a slot reference is the live one of its timer, not a tombstone.
+#[inline]
 fn is_live<T>(slab: &Slab<Timer<T>>, entry: SlotEntry) -> bool {
     slab.tag_at(entry.index) == Some(entry.stamp)
 }
