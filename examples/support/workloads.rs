@@ -441,17 +441,9 @@ pub(crate) fn insert<S: Subject>(deadlines: &[u64]) -> Duration {
 /// about half the pairs for one whose bulk poll hands out due timers level by level.
 pub(crate) fn fire_inversions<S: Subject>(deadlines: &[u64], end: u64) -> usize {
     let mut subject = S::new();
-    let mut keys: Vec<_> = deadlines
-        .iter()
-        .enumerate()
-        .map(|(slot, &deadline)| Some(subject.insert(deadline, slot as u64)))
-        .collect();
+    let mut keys = Vec::with_capacity(deadlines.len());
     let mut fired = Vec::with_capacity(deadlines.len());
-    subject.advance(end, &mut fired);
-    for &slot in &fired {
-        let key = keys[slot as usize].take().expect("fired once");
-        subject.release(key);
-    }
+    insert_and_fire(&mut subject, deadlines, end, &mut keys, &mut fired);
     let order = |slot: u64| (deadlines[slot as usize], slot);
     fired
         .windows(2)
@@ -467,14 +459,7 @@ pub(crate) fn fire<S: Subject>(deadlines: &[u64], end: u64) -> Duration {
     let mut keys = Vec::with_capacity(deadlines.len());
     let mut fired = Vec::with_capacity(deadlines.len());
     let start = Instant::now();
-    for (slot, &deadline) in deadlines.iter().enumerate() {
-        keys.push(Some(subject.insert(deadline, slot as u64)));
-    }
-    subject.advance(end, &mut fired);
-    for &slot in &fired {
-        let key = keys[slot as usize].take().expect("fired once");
-        subject.release(key);
-    }
+    insert_and_fire(&mut subject, deadlines, end, &mut keys, &mut fired);
     let elapsed = start.elapsed();
     assert_eq!(
         fired.len(),
@@ -483,4 +468,24 @@ pub(crate) fn fire<S: Subject>(deadlines: &[u64], end: u64) -> Duration {
         S::NAME
     );
     elapsed
+}
+
+/// What "fire" and "spread" do: inserts a timer at each deadline (its value is its index in
+/// `deadlines`, its key kept in `keys`), advances to `end` collecting the fired values in
+/// `fired`, in the order fired, and lets go of the fired timers' keys.
+fn insert_and_fire<S: Subject>(
+    subject: &mut S,
+    deadlines: &[u64],
+    end: u64,
+    keys: &mut Vec<Option<S::Key>>,
+    fired: &mut Vec<u64>,
+) {
+    for (slot, &deadline) in deadlines.iter().enumerate() {
+        keys.push(Some(subject.insert(deadline, slot as u64)));
+    }
+    subject.advance(end, fired);
+    for &slot in fired.iter() {
+        let key = keys[slot as usize].take().expect("fired once");
+        subject.release(key);
+    }
 }
