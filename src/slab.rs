@@ -9,7 +9,7 @@
 use std::fmt;
 use std::num::NonZeroU32;
 
-use crate::segvec::SegVec;
+use crate::segvec::{Blank, SegVec};
 
 /// Identifies one timer in a [`TimerWheel`](crate::TimerWheel).
 ///
@@ -87,6 +87,16 @@ enum Entry<V> {
     /// `generation` is the one the next occupant gets. `next` links the free list; a retired
     /// entry (generation exhausted) is vacant but on no list.
     Vacant { generation: NonZeroU32, next: u32 },
+}
+
+impl<V> Blank for Entry<V> {
+    /// An entry never used: on no free list yet, and `Slab::insert` takes it by its index.
+    fn blank() -> Self {
+        Entry::Vacant {
+            generation: NonZeroU32::MIN,
+            next: NONE,
+        }
+    }
 }
 
 /// Bytes one storage entry takes for a value of type `V`.
