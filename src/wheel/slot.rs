@@ -335,15 +335,16 @@ impl Slot {
                     write = 0;
                 }
                 let before = write;
+                // Every reference read is written at `write`, which moves on only past those
+                // kept: no branch on `keep`, which a sweep finds true and false at random.
+                // Writes land on references already read, so clobbering them is harmless.
                 if write_chunk == read_chunk {
                     // Writing behind the read position of the same chunk: never overtakes it.
                     let refs = &mut pool.chunks[read_chunk as usize].refs;
                     for at in read..end {
                         let entry = refs[at];
-                        if keep(entry) {
-                            refs[write] = entry;
-                            write += 1;
-                        }
+                        refs[write % CHUNK] = entry;
+                        write += usize::from(keep(entry));
                     }
                     read = end;
                 } else {
@@ -354,10 +355,8 @@ impl Slot {
                     while read < end && write < CHUNK {
                         let entry = from.refs[read];
                         read += 1;
-                        if keep(entry) {
-                            to.refs[write] = entry;
-                            write += 1;
-                        }
+                        to.refs[write] = entry;
+                        write += usize::from(keep(entry));
                     }
                 }
                 kept += write - before;
