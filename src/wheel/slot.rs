@@ -171,18 +171,34 @@ impl Slot {
     /// Appends a live reference to a timer with effective deadline `deadline`.
     #[inline(always)]
     pub(crate) fn push(&mut self, pool: &mut Pool, entry: SlotEntry, deadline: u64) {
-        if self.tail == CHUNK as u32 {
-            if self.len == 0 {
-                // The only reference: it stays in the header, as the earliest.
-                debug_assert!(self.first == NIL && self.earliest_entry == NO_ENTRY);
-                (self.len, self.live) = (1, 1);
-                (self.earliest, self.earliest_entry) = (deadline, entry);
-                (self.latest, self.in_order, self.stale) = (deadline, true, false);
-                return;
-            }
-            self.add_chunk(pool);
+        if self.tail as usize >= CHUNK {
+            self.push_slow(pool, entry, deadline);
+            return;
         }
         pool.chunks[self.last as usize].refs[self.tail as usize] = entry;
+        self.pushed(entry, deadline);
+    }
+
+    /// `push` into a slot whose last chunk is full, or that has none.
+    #[cold]
+    #[inline(never)]
+    fn push_slow(&mut self, pool: &mut Pool, entry: SlotEntry, deadline: u64) {
+        if self.len == 0 {
+            // The only reference: it stays in the header, as the earliest.
+            debug_assert!(self.first == NIL && self.earliest_entry == NO_ENTRY);
+            (self.len, self.live) = (1, 1);
+            (self.earliest, self.earliest_entry) = (deadline, entry);
+            (self.latest, self.in_order, self.stale) = (deadline, true, false);
+            return;
+        }
+        self.add_chunk(pool);
+        pool.chunks[self.last as usize].refs[self.tail as usize] = entry;
+        self.pushed(entry, deadline);
+    }
+
+    /// The bookkeeping of a reference just written at `tail`.
+    #[inline(always)]
+    fn pushed(&mut self, entry: SlotEntry, deadline: u64) {
         self.tail += 1;
         self.len += 1;
         self.live += 1;
