@@ -123,7 +123,7 @@ mod wheel;
 pub use clock::{Clock, ManualClock, MonotonicClock, Resolution};
 pub use queue::TimerQueue;
 pub use scheduler::{Scheduler, TimerHandle};
-pub use slab::{CapacityError, TimerKey};
+pub use slab::{CapacityError, TimerKey, MAX_PENDING};
 pub use wheel::{Drain, Expired, TimerWheel};
 
 /// The README's example, compiled and run as a doc test.

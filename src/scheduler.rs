@@ -237,7 +237,7 @@ impl<C, K: Clock> Scheduler<C, K> {
     ///
     /// # Panics
     ///
-    /// If `u32::MAX` callbacks are pending (the wheel has no key left).
+    /// If [`MAX_PENDING`](crate::MAX_PENDING) callbacks are pending (the wheel is full).
     ///
     /// ```
     /// use std::time::Duration;
@@ -272,7 +272,7 @@ impl<C, K: Clock> Scheduler<C, K> {
     ///
     /// # Panics
     ///
-    /// If `u32::MAX` callbacks are pending (the wheel has no key left).
+    /// If [`MAX_PENDING`](crate::MAX_PENDING) callbacks are pending (the wheel is full).
     ///
     /// ```
     /// use std::time::Duration;
@@ -303,7 +303,7 @@ impl<C, K: Clock> Scheduler<C, K> {
     ///
     /// # Panics
     ///
-    /// If `u32::MAX` callbacks are pending (the wheel has no key left).
+    /// If [`MAX_PENDING`](crate::MAX_PENDING) callbacks are pending (the wheel is full).
     ///
     /// ```
     /// use tierwheel::{ManualClock, Scheduler};
@@ -450,7 +450,7 @@ impl<C, K: Clock> Scheduler<C, K> {
     /// order: the panicking callback counts as run (its handle is inert), every other callback
     /// is still pending or has run exactly once, and the next `run_due` carries on in order.
     ///
-    /// Also if `u32::MAX` callbacks are pending when one schedules another at zero delay: the
+    /// Also if [`MAX_PENDING`](crate::MAX_PENDING) callbacks are pending when one schedules another at zero delay: the
     /// pass then needs one more wheel key for its fence.
     ///
     /// ```

@@ -49,22 +49,26 @@ impl fmt::Debug for TimerKey {
     }
 }
 
-/// Storage is full: every index a [`TimerKey`] can name is in use.
+/// Storage is full: the wheel holds as many timers as it can.
 ///
 /// Returned by [`TimerWheel::try_insert_at`](crate::TimerWheel::try_insert_at) and
-/// [`TimerWheel::try_insert_after`](crate::TimerWheel::try_insert_after) when `u32::MAX` timers
-/// are pending (or entries have been retired by generation wrap so none is left).
+/// [`TimerWheel::try_insert_after`](crate::TimerWheel::try_insert_after) when
+/// [`MAX_PENDING`](crate::MAX_PENDING) timers are pending (or entries have been retired by
+/// generation wrap so none is left).
 ///
 /// ```
 /// let err = tierwheel::CapacityError;
-/// assert_eq!(err.to_string(), "tierwheel: no free timer slot (u32::MAX timers pending)");
+/// assert_eq!(
+///     err.to_string(),
+///     "tierwheel: no free timer slot (MAX_PENDING = 2^31 - 2^16 timers pending)"
+/// );
 /// ```
 #[derive(Copy, Clone, Debug, PartialEq, Eq, Hash)]
 pub struct CapacityError;
 
 impl fmt::Display for CapacityError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("tierwheel: no free timer slot (u32::MAX timers pending)")
+        f.write_str("tierwheel: no free timer slot (MAX_PENDING = 2^31 - 2^16 timers pending)")
     }
 }
 
@@ -73,8 +77,20 @@ impl std::error::Error for CapacityError {}
 /// End of the free list.
 const NONE: u32 = u32::MAX;
 
-/// Largest number of entries: every index below `NONE`.
-const MAX_ENTRIES: u32 = NONE;
+/// The most timers a wheel holds at once: 2^31 - 2^16 (2,147,418,112).
+///
+/// Every pending timer's storage entry holds the location of its slot reference in 32 bits, and
+/// with the tombstones that cancels leave (at most one per live reference, plus 64 per slot) a
+/// wheel holds up to two references per timer: this limit keeps every location below 2^32. A
+/// wheel that full takes about 60 GB.
+///
+/// ```
+/// assert_eq!(tierwheel::MAX_PENDING, (1 << 31) - (1 << 16));
+/// ```
+pub const MAX_PENDING: u32 = (1 << 31) - (1 << 16);
+
+/// Largest number of entries.
+const MAX_ENTRIES: u32 = MAX_PENDING;
 
 enum Entry<V> {
     /// `tag` is the owner's: the wheel keeps the stamp of the timer's live slot reference
@@ -149,8 +165,24 @@ impl<V> Slab<V> {
         self.entries.reserve(additional.saturating_sub(free_listed));
     }
 
+    /// The index the next [`insert_at_next`](Self::insert_at_next) will use, or an error if
+    /// storage is full.
     #[inline]
-    pub(crate) fn insert(&mut self, value: V, tag: u32) -> Result<TimerKey, CapacityError> {
+    pub(crate) fn next_index(&self) -> Result<u32, CapacityError> {
+        if self.free != NONE {
+            return Ok(self.free);
+        }
+        let index = self.entries.len();
+        if index >= self.max_entries as usize {
+            return Err(CapacityError);
+        }
+        Ok(index as u32)
+    }
+
+    /// Stores `value`, tagged `tag`, at [`next_index`](Self::next_index), which must have
+    /// returned an index.
+    #[inline]
+    pub(crate) fn insert_at_next(&mut self, value: V, tag: u32) -> TimerKey {
         if self.free != NONE {
             let index = self.free;
             let entry = &mut self.entries[index as usize];
@@ -164,12 +196,13 @@ impl<V> Slab<V> {
                 value,
             };
             self.len += 1;
-            return Ok(TimerKey { index, generation });
+            return TimerKey { index, generation };
         }
         let index = self.entries.len();
-        if index >= self.max_entries as usize {
-            return Err(CapacityError);
-        }
+        debug_assert!(
+            index < self.max_entries as usize,
+            "insert into full storage"
+        );
         let generation = NonZeroU32::MIN;
         self.entries.push(Entry::Occupied {
             generation,
@@ -177,10 +210,17 @@ impl<V> Slab<V> {
             value,
         });
         self.len += 1;
-        Ok(TimerKey {
+        TimerKey {
             index: index as u32,
             generation,
-        })
+        }
+    }
+
+    /// Stores `value`, tagged `tag`, and returns its key.
+    #[cfg(test)]
+    pub(crate) fn insert(&mut self, value: V, tag: u32) -> Result<TimerKey, CapacityError> {
+        self.next_index()?;
+        Ok(self.insert_at_next(value, tag))
     }
 
     #[inline]
@@ -207,7 +247,7 @@ impl<V> Slab<V> {
     }
 
     /// The tag of the occupant at `index`, if there is one.
-    #[inline]
+    #[cfg(test)]
     pub(crate) fn tag_at(&self, index: u32) -> Option<u32> {
         match self.entries.get(index as usize)? {
             Entry::Occupied { tag, .. } => Some(*tag),
@@ -231,18 +271,19 @@ impl<V> Slab<V> {
     }
 
     /// Sets the tag of the occupant at `index`; does nothing if the entry is vacant.
+    #[inline]
     pub(crate) fn set_tag(&mut self, index: u32, to: u32) {
         if let Some(Entry::Occupied { tag, .. }) = self.entries.get_mut(index as usize) {
             *tag = to;
         }
     }
 
-    /// The occupant at `index`, if any, with its tag. Indexes come from the wheel's own slot
-    /// lists, never from users.
+    /// The occupant at `index`, if any. Indexes come from the wheel's own slot lists, never
+    /// from users.
     #[inline]
-    pub(crate) fn tagged_at(&self, index: u32) -> Option<(u32, &V)> {
+    pub(crate) fn at(&self, index: u32) -> Option<&V> {
         match self.entries.get(index as usize)? {
-            Entry::Occupied { tag, value, .. } => Some((*tag, value)),
+            Entry::Occupied { value, .. } => Some(value),
             Entry::Vacant { .. } => None,
         }
     }
@@ -373,7 +414,7 @@ mod tests {
         };
         assert_eq!(slab.get(key), None);
         assert_eq!(slab.remove(key).map(|(_, value)| value), None);
-        assert!(slab.tagged_at(7).is_none());
+        assert!(slab.at(7).is_none());
     }
 
     #[test]
@@ -381,7 +422,7 @@ mod tests {
         let mut slab = Slab::new();
         let a = slab.insert('a', 7).unwrap();
         assert_eq!(slab.tag_at(a.index), Some(7));
-        assert_eq!(slab.tagged_at(a.index), Some((7, &'a')));
+        assert_eq!(slab.at(a.index), Some(&'a'));
         slab.set_tag(a.index, 9);
         let (tag, _) = slab.get_mut(a).unwrap();
         assert_eq!(*tag, 9);
@@ -389,7 +430,7 @@ mod tests {
         assert_eq!(slab.tag_at(a.index), Some(11));
         slab.remove(a);
         assert_eq!(slab.tag_at(a.index), None, "a vacant entry has no tag");
-        assert_eq!(slab.tagged_at(a.index), None);
+        assert_eq!(slab.at(a.index), None);
         slab.set_tag(a.index, 3);
         assert_eq!(slab.tag_at(a.index), None);
         assert_eq!(slab.tag_at(1_000), None);

@@ -18,7 +18,7 @@ use std::iter::FusedIterator;
 use crate::slab::{CapacityError, Slab, TimerKey};
 use position::{level_of, slot_end, slot_of, slot_start, LEVELS, SLOTS};
 use run::{Run, RUN_MAX};
-use slot::{Pool, Slot, SlotEntry};
+use slot::{Pool, Slot, SlotEntry, DEAD, HEADER_AT};
 
 /// A timer that has come due, as yielded by [`TimerWheel::poll`] and [`TimerWheel::advance`].
 ///
@@ -93,11 +93,6 @@ pub struct TimerWheel<T> {
     run: Run,
     /// The current tick.
     now: u64,
-    /// Stamp of the next placement. Stamps tell a slot's live reference to a timer from the
-    /// tombstones left by cancelled and rescheduled timers in the same storage entry.
-    next_stamp: u32,
-    /// When `next_stamp` reaches this, every live timer is stamped anew (see `take_stamp`).
-    stamp_limit: u32,
 }
 
 /// The timers due at a given tick, in firing order, returned by [`TimerWheel::advance`].
@@ -177,8 +172,6 @@ impl<T> TimerWheel<T> {
             pool: Pool::new(),
             run: Run::default(),
             now,
-            next_stamp: 0,
-            stamp_limit: u32::MAX,
         }
     }
 
@@ -251,7 +244,7 @@ impl<T> TimerWheel<T> {
     ///
     /// # Panics
     ///
-    /// If `u32::MAX` timers are pending, so that no key is left; use
+    /// If [`MAX_PENDING`](crate::MAX_PENDING) (2^31 - 2^16) timers are pending; use
     /// [`try_insert_at`](Self::try_insert_at) to get an error instead.
     ///
     /// ```
@@ -264,8 +257,8 @@ impl<T> TimerWheel<T> {
         match self.try_insert_at(deadline, value) {
             Ok(key) => key,
             Err(CapacityError) => panic!(
-                "tierwheel: cannot insert a timer, u32::MAX timers are pending \
-                 (try_insert_at returns an error instead)"
+                "tierwheel: cannot insert a timer, MAX_PENDING (2^31 - 2^16) timers are \
+                 pending (try_insert_at returns an error instead)"
             ),
         }
     }
@@ -296,10 +289,9 @@ impl<T> TimerWheel<T> {
     /// ```
     #[inline]
     pub fn try_insert_at(&mut self, deadline: u64, value: T) -> Result<TimerKey, CapacityError> {
-        let stamp = self.take_stamp();
-        let key = self.slab.insert(Timer { deadline, value }, stamp)?;
-        self.place(key.index(), stamp, deadline);
-        Ok(key)
+        let index = self.slab.next_index()?;
+        let at = self.place(index, deadline);
+        Ok(self.slab.insert_at_next(Timer { deadline, value }, at))
     }
 
     /// Like [`insert_after`](Self::insert_after), but returns [`CapacityError`] instead of
@@ -327,8 +319,8 @@ impl<T> TimerWheel<T> {
     /// ```
     #[inline]
     pub fn cancel(&mut self, key: TimerKey) -> Option<T> {
-        let (stamp, timer) = self.slab.remove(key)?;
-        self.unplace(timer.deadline, stamp);
+        let (at, timer) = self.slab.remove(key)?;
+        self.unplace(key.index(), timer.deadline, at);
         Some(timer.value)
     }
 
@@ -347,15 +339,14 @@ impl<T> TimerWheel<T> {
     /// ```
     #[inline]
     pub fn reschedule(&mut self, key: TimerKey, deadline: u64) -> bool {
-        // Stamp first: a restamp, if one is due, must see the timer where it still is.
-        let stamp = self.take_stamp();
-        let Some((placed_with, timer)) = self.slab.get_mut(key) else {
+        let Some((at, timer)) = self.slab.get_mut(key) else {
             return false;
         };
         let old_deadline = std::mem::replace(&mut timer.deadline, deadline);
-        let old_stamp = std::mem::replace(placed_with, stamp);
-        self.unplace(old_deadline, old_stamp);
-        self.place(key.index(), stamp, deadline);
+        let old_at = *at;
+        self.unplace(key.index(), old_deadline, old_at);
+        let at = self.place(key.index(), deadline);
+        self.slab.set_tag(key.index(), at);
         true
     }
 
@@ -405,13 +396,12 @@ impl<T> TimerWheel<T> {
         let slot_index = self.occupied[level].trailing_zeros() as usize;
         let slot = &self.slots[level * SLOTS + slot_index];
         if !slot.stale {
-            debug_assert!(self.is_live(slot.earliest_entry), "cached earliest is gone");
             return Some(slot.earliest);
         }
         let start = slot_start(self.now, level, slot_index);
         let mut earliest = u64::MAX;
-        slot.for_each(&self.pool, |entry| {
-            if self.is_live(entry) {
+        slot.for_each(&self.pool, header(level, slot_index), |entry, _| {
+            if entry != DEAD {
                 earliest = earliest.min(deadline_of(&self.slab, entry, level, start));
             }
         });
@@ -485,10 +475,9 @@ impl<T> TimerWheel<T> {
                 break;
             }
             let slot = &self.slots[level * SLOTS + slot_index];
-            // A slot holding one reference and no stale cache holds exactly its earliest
-            // timer: no need to read its storage to know it is live.
-            let single = slot.live == 1
-                && ((slot.len() == 1 && !slot.stale) || self.is_live(slot.earliest_entry));
+            // A slot whose one live timer is its cached earliest holds just that timer (and
+            // perhaps tombstones).
+            let single = slot.live == 1 && !slot.stale;
             if single && slot.earliest <= target && !run_first(slot.earliest) {
                 // The first occupied slot holds one timer, and it is due: fire it without
                 // cascading. Every finer slot is empty, so nothing can be placed behind it.
@@ -563,32 +552,35 @@ impl<T> TimerWheel<T> {
         self.slab.clear();
     }
 
-    /// Whether a slot reference is the live one of its timer, not a tombstone.
-    #[inline]
-    fn is_live(&self, entry: SlotEntry) -> bool {
-        is_live(&self.slab, entry)
-    }
-
-    /// Places the timer at storage `index` at the back of the slot for `deadline`.
+    /// Places the timer at storage `index` at the back of the slot for `deadline`, and returns
+    /// the location of its reference, for its storage entry.
     #[inline(always)]
-    fn place(&mut self, index: u32, stamp: u32, deadline: u64) {
+    fn place(&mut self, index: u32, deadline: u64) -> u32 {
         let effective = deadline.max(self.now);
         let level = level_of(self.now, effective);
         let slot = slot_of(effective, level);
-        let entry = SlotEntry { index, stamp };
-        self.slots[level * SLOTS + slot].push(&mut self.pool, entry, effective);
+        let slab = &mut self.slab;
+        let at = self.slots[level * SLOTS + slot].push(
+            &mut self.pool,
+            index,
+            effective,
+            header(level, slot),
+            |moved, to| slab.set_tag(moved, to),
+        );
         self.occupied[level] |= 1 << slot;
+        at
     }
 
-    /// Takes a timer with deadline `deadline`, placed with `stamp`, out of its slot's (or the
-    /// run's) live count; its reference stays behind as a tombstone until the slot is swept.
+    /// Takes the timer at storage `index`, with deadline `deadline`, whose reference is at
+    /// location `at`, out of its slot (or the run): the reference becomes a tombstone, swept
+    /// later, and the slot's counts and cached earliest deadline follow.
     #[inline(always)]
-    fn unplace(&mut self, deadline: u64, stamp: u32) {
-        let effective = deadline.max(self.now);
-        if self.run.holds(stamp, effective) {
-            self.unplace_from_run();
+    fn unplace(&mut self, index: u32, deadline: u64, at: u32) {
+        if Run::holds(at) {
+            self.unplace_from_run(at);
             return;
         }
+        let effective = deadline.max(self.now);
         let level = level_of(self.now, effective);
         let slot_index = slot_of(effective, level);
         let slot = &mut self.slots[level * SLOTS + slot_index];
@@ -601,11 +593,18 @@ impl<T> TimerWheel<T> {
             slot.clear(&mut self.pool);
             self.occupied[level] &= !(1 << slot_index);
             self.refresh_front_cold();
-        } else if slot.should_compact() {
-            self.compact(level, slot_index);
-        } else if level > 0 && effective == slot.earliest {
-            // Perhaps the earliest timer of the slot left (or one tied with it): refresh now
-            // if `next_deadline` reads this slot, else when it becomes the first.
+            return;
+        }
+        // Not the slot's only reference, so not in its header: in the pool.
+        self.pool.kill(at);
+        // The cached earliest is the live timer `earliest_entry` unless stale: this one? (`&`,
+        // not `&&`: whether a slot is stale varies from cancel to cancel, and a branch on it
+        // would be mispredicted often.)
+        let was_earliest = (slot.earliest_entry == index) & !slot.stale;
+        if slot.should_compact() {
+            self.compact(level, slot_index, was_earliest);
+        } else if level > 0 && was_earliest {
+            // Refresh now if `next_deadline` reads this slot, else when it becomes the first.
             slot.stale = true;
             if self.is_front(level, slot_index) {
                 self.refresh_front_cold();
@@ -616,9 +615,8 @@ impl<T> TimerWheel<T> {
     /// `unplace` of a run timer, out of line: runs exist only while a long `advance` is
     /// under way, so the touch path should not carry this code.
     #[cold]
-    fn unplace_from_run(&mut self) {
-        let slab = &self.slab;
-        self.run.unplace(|entry| is_live(slab, entry));
+    fn unplace_from_run(&mut self, at: u32) {
+        self.run.unplace(at);
     }
 
     /// Whether `slot_index` of coarse `level` is the first occupied slot of the wheel.
@@ -643,14 +641,8 @@ impl<T> TimerWheel<T> {
             return;
         };
         let slot_index = self.occupied[level].trailing_zeros() as usize;
-        let slot = &self.slots[level * SLOTS + slot_index];
-        if slot.stale {
+        if self.slots[level * SLOTS + slot_index].stale {
             self.refresh_slot(level, slot_index);
-        } else {
-            debug_assert!(
-                is_live(&self.slab, slot.earliest_entry),
-                "cached earliest is gone"
-            );
         }
     }
 
@@ -666,18 +658,15 @@ impl<T> TimerWheel<T> {
         let start = slot_start(self.now, level, slot_index);
         let slot = &mut self.slots[level * SLOTS + slot_index];
         let earliest = if slot.in_order {
-            while let Some(entry) = slot.front(&self.pool) {
-                if is_live(&self.slab, entry) {
-                    break;
-                }
+            while slot.front(&self.pool) == Some(DEAD) {
                 slot.pop_front(&mut self.pool);
             }
             slot.front(&self.pool)
                 .map(|entry| (deadline_of(&self.slab, entry, level, start), entry))
         } else {
             let mut earliest: Option<(u64, SlotEntry)> = None;
-            slot.for_each(&self.pool, |entry| {
-                if is_live(&self.slab, entry) {
+            slot.for_each(&self.pool, header(level, slot_index), |entry, _| {
+                if entry != DEAD {
                     let deadline = deadline_of(&self.slab, entry, level, start);
                     if earliest.is_none_or(|(e, _)| deadline < e) {
                         earliest = Some((deadline, entry));
@@ -690,20 +679,19 @@ impl<T> TimerWheel<T> {
         (slot.earliest, slot.earliest_entry, slot.stale) = (deadline, entry, false);
     }
 
-    /// Drops the tombstones of a slot, keeping order, and recomputes its earliest deadline.
+    /// Drops the tombstones of a slot, keeping order, and recomputes its earliest deadline if
+    /// the timer just taken out of it (`was_earliest`) was its cached earliest.
     #[cold]
-    fn compact(&mut self, level: usize, slot_index: usize) {
+    fn compact(&mut self, level: usize, slot_index: usize, was_earliest: bool) {
         let slot = &mut self.slots[level * SLOTS + slot_index];
-        let slab = &self.slab;
-        slot.retain(&mut self.pool, prefetcher(slab), |entry| {
-            is_live(slab, entry)
-        });
+        let slab = &mut self.slab;
+        slot.retain(&mut self.pool, |moved, to| slab.set_tag(moved, to));
         debug_assert_eq!(
             slot.len(),
             slot.live as usize,
             "live count disagrees with references"
         );
-        if level == 0 || is_live(slab, slot.earliest_entry) {
+        if level == 0 || !was_earliest {
             return;
         }
         if self.occupied[level].trailing_zeros() as usize != slot_index {
@@ -718,23 +706,11 @@ impl<T> TimerWheel<T> {
     /// Removes and returns the first live timer of level 0's `slot_index`.
     fn pop(&mut self, slot_index: usize) -> Expired<T> {
         let slot = &mut self.slots[slot_index];
-        if slot.live == 1 && slot.len() == 1 {
-            // The last reference, and live: take it and empty the slot in one go.
-            let entry = slot
-                .front(&self.pool)
-                .expect("an occupied slot has a live timer");
-            slot.clear(&mut self.pool);
-            self.occupied[0] &= !(1 << slot_index);
-            return self.expire(entry);
-        }
-        // Without tombstones (as many live timers as references) the front is live: no
-        // liveness check, which reads the timer's storage (a likely cache miss).
-        let clean = slot.live as usize == slot.len();
         let entry = loop {
             let entry = slot
                 .pop_front(&mut self.pool)
                 .expect("an occupied slot has a live timer");
-            if clean || is_live(&self.slab, entry) {
+            if entry != DEAD {
                 break entry;
             }
         };
@@ -748,13 +724,12 @@ impl<T> TimerWheel<T> {
 
     /// Fires the run's next timer.
     fn pop_run(&mut self) -> Expired<T> {
-        let slab = &self.slab;
-        if slab.bytes() > PREFETCH_ABOVE_BYTES {
+        if self.slab.bytes() > PREFETCH_ABOVE_BYTES {
             if let Some(ahead) = self.run.ahead(8) {
-                slab.prefetch(ahead.index);
+                self.slab.prefetch(ahead);
             }
         }
-        let (deadline, entry) = self.run.pop(|entry| is_live(slab, entry));
+        let (deadline, entry) = self.run.pop();
         debug_assert!(
             deadline >= self.now,
             "run timer at {deadline} before now {}",
@@ -769,25 +744,23 @@ impl<T> TimerWheel<T> {
     fn start_run(&mut self, level: usize, slot_index: usize, end: u64) {
         let mut source = std::mem::take(&mut self.slots[level * SLOTS + slot_index]);
         self.occupied[level] &= !(1 << slot_index);
-        let clean = source.live as usize == source.len();
-        let (slab, pool) = (&self.slab, &mut self.pool);
-        self.run.start(self.now, end, self.next_stamp, |run| {
+        let (slab, pool, start) = (&mut self.slab, &mut self.pool, self.now);
+        let ahead = prefetcher(slab);
+        self.run.start(start, end, |run| {
             run.reserve(source.live as usize);
             // Each live timer's deadline is in its storage: read a chunk ahead.
-            source.drain(pool, prefetcher(slab), |_, entry| {
-                match slab.tagged_at(entry.index) {
-                    Some((stamp, timer)) if clean || stamp == entry.stamp => {
-                        run.push(entry, timer.deadline);
-                    }
-                    _ => debug_assert!(!clean, "a slot without tombstones holds one"),
+            source.drain(pool, slab, ahead, |slab, _, entry| {
+                if entry != DEAD {
+                    let deadline = deadline_of(slab, entry, level, start);
+                    slab.set_tag(entry, run.push(entry, deadline));
                 }
             });
         });
     }
 
-    /// Frees the live timer that `entry` places, once its slot has let go of it.
-    fn expire(&mut self, entry: SlotEntry) -> Expired<T> {
-        let (key, timer) = self.slab.vacate(entry.index);
+    /// Frees the live timer at storage `index`, once its slot has let go of it.
+    fn expire(&mut self, index: u32) -> Expired<T> {
+        let (key, timer) = self.slab.vacate(index);
         Expired {
             key,
             deadline: timer.deadline,
@@ -800,18 +773,12 @@ impl<T> TimerWheel<T> {
     fn cascade(&mut self, level: usize, slot_index: usize) {
         let mut source = std::mem::take(&mut self.slots[level * SLOTS + slot_index]);
         self.occupied[level] &= !(1 << slot_index);
-        // A slot without tombstones moves every reference without a liveness check, which
-        // reads the timer's storage: one likely cache miss per timer in a large wheel.
-        let clean = source.live as usize == source.len();
         let now = self.now;
-        let slab = &self.slab;
-        // Finding each timer's deadline (and checking its liveness) reads its storage: start
-        // those reads a chunk at a time.
-        let ahead = prefetcher(slab);
+        let ahead = prefetcher(&self.slab);
         let (slots, occupied) = (&mut self.slots, &mut self.occupied);
         // `move`: the scalars are copied in, not reloaded through references on every move.
-        let mut move_finer = move |pool: &mut Pool, entry: SlotEntry| {
-            if !clean && !is_live(slab, entry) {
+        let mut move_finer = move |slab: &mut Slab<Timer<T>>, pool: &mut Pool, entry: SlotEntry| {
+            if entry == DEAD {
                 return;
             }
             let deadline = deadline_of(slab, entry, level, now);
@@ -823,115 +790,94 @@ impl<T> TimerWheel<T> {
             let to_slot = slot_of(deadline, to_level);
             if to_level == 0 {
                 // Due within 64 ticks: have its storage in cache when it fires.
-                slab.prefetch(entry.index);
+                slab.prefetch(entry);
             }
-            slots[to_level * SLOTS + to_slot].push(pool, entry, deadline);
+            let at = slots[to_level * SLOTS + to_slot].push(
+                pool,
+                entry,
+                deadline,
+                header(to_level, to_slot),
+                |moved, to| slab.set_tag(moved, to),
+            );
+            slab.set_tag(entry, at);
             occupied[to_level] |= 1 << to_slot;
         };
         match source.take_single() {
-            Some(entry) => move_finer(&mut self.pool, entry),
-            None => source.drain(&mut self.pool, ahead, move_finer),
+            Some(entry) => move_finer(&mut self.slab, &mut self.pool, entry),
+            None => source.drain(&mut self.pool, &mut self.slab, ahead, move_finer),
         }
     }
 
-    /// Hands out a placement stamp. When the counter would wrap, every live timer is stamped
-    /// anew from zero and every tombstone dropped first, so no tombstone can ever carry a stamp
-    /// that a later placement of the same entry gets. That sweep is O(pending timers) once per
-    /// 2^32 - 1 placements.
-    #[inline]
-    fn take_stamp(&mut self) -> u32 {
-        if self.next_stamp == self.stamp_limit {
-            self.restamp();
-        }
-        let stamp = self.next_stamp;
-        self.next_stamp += 1;
-        stamp
-    }
-
-    #[cold]
-    fn restamp(&mut self) {
-        // Every tombstone goes first, while the stamps still tell them from live references:
-        // once an entry is stamped anew, a tombstone of an older placement in it may carry the
-        // very stamp it just got.
-        let slab = &self.slab;
-        for slot in self.slots.iter_mut() {
-            slot.retain(&mut self.pool, |_| {}, |entry| is_live(slab, entry));
-        }
-        self.run.drop_tombstones(|entry| is_live(slab, entry));
-        // The run's timers take the lowest stamps, so that every later placement's is above
-        // them, as `Run::holds` requires.
-        let slab = &mut self.slab;
-        let mut stamp = self.run.restamp(|entry, stamp| {
-            slab.set_tag(entry.index, stamp);
-            entry.stamp = stamp;
-        });
-        let (now, slab) = (self.now, &mut self.slab);
-        for (at, slot) in self.slots.iter_mut().enumerate() {
-            let (level, slot_index) = (at / SLOTS, at % SLOTS);
-            let start = slot_start(now, level, slot_index);
-            let live_count = slot.live;
-            let mut restamped = Slot::default();
-            slot.drain(
-                &mut self.pool,
-                |_| {},
-                |pool, mut entry| {
-                    debug_assert!(is_live(slab, entry), "a tombstone survived the sweep");
-                    slab.set_tag(entry.index, stamp);
-                    entry.stamp = stamp;
-                    stamp += 1;
-                    restamped.push(pool, entry, deadline_of(slab, entry, level, start));
-                },
-            );
-            debug_assert_eq!(restamped.live, live_count, "restamp lost or found timers");
-            *slot = restamped;
-        }
-        assert!(
-            stamp < self.stamp_limit,
-            "tierwheel: more live timers than placement stamps"
-        );
-        self.next_stamp = stamp;
-    }
-
-    /// A wheel whose stamps wrap after `limit` placements, to test the restamp sweep.
+    /// Checks that every live timer's storage entry holds the location of its reference, that
+    /// every reference that is not a tombstone is that of a live timer, and the live counts.
     #[cfg(test)]
-    fn with_stamp_limit(limit: u32) -> Self {
-        TimerWheel {
-            stamp_limit: limit,
-            ..Self::new()
+    fn check_locations(&self) {
+        // Counts a live reference, checking its location.
+        let count = |live: &mut usize, entry: SlotEntry, at: u32| {
+            if entry != DEAD {
+                *live += 1;
+                assert_eq!(
+                    self.slab.tag_at(entry),
+                    Some(at),
+                    "timer {entry} is not where its storage says"
+                );
+            }
+        };
+        let mut total = 0;
+        for (number, slot) in self.slots.iter().enumerate() {
+            let (level, slot_index) = (number / SLOTS, number % SLOTS);
+            let mut live = 0;
+            slot.for_each(&self.pool, header(level, slot_index), |entry, at| {
+                count(&mut live, entry, at);
+            });
+            assert_eq!(live, slot.live as usize, "live count of {number}");
+            let bit = self.occupied[level] >> slot_index & 1 == 1;
+            assert_eq!(bit, slot.live > 0, "occupancy of slot {number}");
+            if level > 0 && slot.live > 0 && !slot.stale {
+                let mut found = false;
+                slot.for_each(&self.pool, 0, |entry, _| {
+                    found |= entry == slot.earliest_entry
+                });
+                assert!(found, "the cached earliest of {number} is gone");
+            }
+            total += live;
         }
+        let mut live = 0;
+        self.run.for_each(|entry, at| count(&mut live, entry, at));
+        assert_eq!(live, self.run.live, "live count of the run");
+        total += live;
+        assert_eq!(total, self.slab.len(), "timers without a reference");
     }
 }
 
-/// The effective deadline of the live timer that `entry` places in the slot of `level`
-/// starting at tick `start`. A level-0 slot is one tick; on the coarser levels the effective
-/// deadline is the one asked for, since a timer due before `now` at insertion goes to level 0.
+/// The location of the header of `slot_index` on `level`.
 #[inline]
-fn deadline_of<T>(slab: &Slab<Timer<T>>, entry: SlotEntry, level: usize, start: u64) -> u64 {
-    if level == 0 {
-        return start;
-    }
-    let (_, timer) = slab
-        .tagged_at(entry.index)
-        .expect("a live reference has a timer");
-    debug_assert!(timer.deadline >= start, "a coarse timer before its slot");
-    timer.deadline
+fn header(level: usize, slot_index: usize) -> u32 {
+    HEADER_AT + (level * SLOTS + slot_index) as u32
 }
 
 /// What a pass over a slot calls on each reference a chunk ahead of reading its timer's
 /// storage: a prefetch of that storage if the slab is too large to stay in cache.
-fn prefetcher<T>(slab: &Slab<Timer<T>>) -> impl Fn(SlotEntry) + '_ {
+fn prefetcher<T>(slab: &Slab<Timer<T>>) -> impl Fn(&Slab<Timer<T>>, SlotEntry) {
     let prefetch = slab.bytes() > PREFETCH_ABOVE_BYTES;
-    move |entry| {
+    move |slab, entry| {
         if prefetch {
-            slab.prefetch(entry.index);
+            slab.prefetch(entry);
         }
     }
 }
 
-/// Whether a slot reference is the live one of its timer, not a tombstone.
+/// The effective deadline of the live timer at storage `index`, placed in the slot of `level`
+/// starting at tick `start`. A level-0 slot is one tick; on the coarser levels the effective
+/// deadline is the one asked for, since a timer due before `now` at insertion goes to level 0.
 #[inline]
-fn is_live<T>(slab: &Slab<Timer<T>>, entry: SlotEntry) -> bool {
-    slab.tag_at(entry.index) == Some(entry.stamp)
+fn deadline_of<T>(slab: &Slab<Timer<T>>, index: SlotEntry, level: usize, start: u64) -> u64 {
+    if level == 0 {
+        return start;
+    }
+    let timer = slab.at(index).expect("a live reference has a timer");
+    debug_assert!(timer.deadline >= start, "a coarse timer before its slot");
+    timer.deadline
 }
 
 impl<T> Default for TimerWheel<T> {

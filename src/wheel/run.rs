@@ -12,16 +12,16 @@
 //! Everything placed before the run was made, with an effective deadline inside its span, is in
 //! the run: when time reaches a slot, no finer slot holds a timer of that span (see the wheel's
 //! invariant). A timer placed later goes to the wheel as usual, and fires after run timers with
-//! the same deadline, since they were placed before it. `holds` tells the two apart by the
-//! placement stamp.
+//! the same deadline, since they were placed before it. A run timer's storage entry holds its
+//! location in the run (`RUN_AT + position`), so cancel finds it there.
 
-use super::slot::SlotEntry;
+use super::slot::{SlotEntry, DEAD, RUN_AT};
 
 /// Bits of a sort key that hold a reference's position in its slot.
 const POSITION_BITS: u32 = 12;
 
-/// Largest slot turned into a run: 4096 references (96 KB of references, keys and radix
-/// scratch, 24 bytes each, which stay in L2). A larger slot cascades once more, and its finer
+/// Largest slot turned into a run: 4096 references (80 KB of references, keys and radix
+/// scratch, 20 bytes each, which stay in L2). A larger slot cascades once more, and its finer
 /// slots become runs.
 pub(crate) const RUN_MAX: usize = 1 << POSITION_BITS;
 
@@ -43,17 +43,13 @@ pub(crate) struct Run {
     /// First and last tick of the span the run covers.
     start: u64,
     end: u64,
-    /// Placements with a stamp below this were made before the run; 0 while inactive, so
-    /// that `holds` is one comparison when there is no run.
-    stamp_before: u32,
 }
 
 impl Run {
-    /// Whether the run holds a timer (the stamp of a pending timer, and its effective
-    /// deadline).
+    /// Whether a timer's location is in the run.
     #[inline(always)]
-    pub(crate) fn holds(&self, stamp: u32, effective: u64) -> bool {
-        stamp < self.stamp_before && effective <= self.end
+    pub(crate) fn holds(at: u32) -> bool {
+        (RUN_AT..RUN_AT + RUN_MAX as u32).contains(&at)
     }
 
     /// The effective deadline of the next timer to fire from the run, if it is active.
@@ -80,14 +76,7 @@ impl Run {
 
     /// Starts a run for the slot spanning ticks `start..=end`, at most 2^32 ticks: `fill`
     /// pushes the slot's live references in slot order, each with its effective deadline.
-    /// Placements with a stamp below `stamp_before` were made before it.
-    pub(crate) fn start(
-        &mut self,
-        start: u64,
-        end: u64,
-        stamp_before: u32,
-        fill: impl FnOnce(&mut Filling<'_>),
-    ) {
+    pub(crate) fn start(&mut self, start: u64, end: u64, fill: impl FnOnce(&mut Filling<'_>)) {
         debug_assert_eq!(self.live, 0, "a run starts while another is active");
         debug_assert!(
             end - start <= u64::from(u32::MAX),
@@ -110,84 +99,59 @@ impl Run {
         sort_by_offset(&mut self.keys, &mut self.scratch, offset_bits);
         (self.head, self.live) = (0, self.keys.len());
         (self.start, self.end) = (start, end);
-        self.stamp_before = if self.live > 0 { stamp_before } else { 0 };
     }
 
     /// Takes the head out of the run (it fires) and returns its effective deadline and
-    /// reference. `is_live` tells the references that remain from those of timers cancelled
-    /// since the run began.
+    /// reference.
     #[inline]
-    pub(crate) fn pop(&mut self, is_live: impl Fn(SlotEntry) -> bool) -> (u64, SlotEntry) {
+    pub(crate) fn pop(&mut self) -> (u64, SlotEntry) {
         let key = self.keys[self.head];
         let fired = (self.deadline(key), self.entry(key));
         self.head += 1;
         self.live -= 1;
-        self.skip_dead(is_live);
+        self.skip_dead();
         fired
     }
 
-    /// A timer of the run was cancelled or rescheduled: its reference stays behind as a
+    /// The timer at run location `at` was cancelled or rescheduled: its reference becomes a
     /// tombstone, skipped when it reaches the head.
-    pub(crate) fn unplace(&mut self, is_live: impl Fn(SlotEntry) -> bool) {
+    pub(crate) fn unplace(&mut self, at: u32) {
         debug_assert!(self.live > 0, "unplace from an empty run");
+        self.entries[(at - RUN_AT) as usize] = DEAD;
         self.live -= 1;
-        self.skip_dead(is_live);
+        self.skip_dead();
     }
 
     /// Keeps the head live, and ends the run when its last timer has left.
     #[inline]
-    fn skip_dead(&mut self, is_live: impl Fn(SlotEntry) -> bool) {
+    fn skip_dead(&mut self) {
         if self.live == 0 {
             self.clear();
             return;
         }
         // Without tombstones every reference left is live.
         if self.live < self.keys.len() - self.head {
-            while !is_live(self.entry(self.keys[self.head])) {
+            while self.entry(self.keys[self.head]) == DEAD {
                 self.head += 1;
             }
         }
     }
 
-    /// Drops the tombstones, before a restamp: a tombstone must not survive one, since its old
-    /// stamp could be handed to a new placement of the same entry.
-    pub(crate) fn drop_tombstones(&mut self, is_live: impl Fn(SlotEntry) -> bool) {
-        let entries = &self.entries;
-        self.keys.drain(..self.head);
-        self.keys.retain(|&key| is_live(entries[position(key)]));
-        self.head = 0;
-        debug_assert_eq!(
-            self.keys.len(),
-            self.live,
-            "run tombstones left or timers lost"
-        );
-    }
-
-    /// Hands the live references out in firing order, after `drop_tombstones`, to be stamped
-    /// anew from 0 up; returns the next free stamp. Placements below it are the run's.
-    pub(crate) fn restamp(&mut self, mut stamp_each: impl FnMut(&mut SlotEntry, u32)) -> u32 {
-        let mut stamp = 0;
-        for &key in &self.keys {
-            stamp_each(&mut self.entries[position(key)], stamp);
-            stamp += 1;
-        }
+    /// The references of the run, live or not, with their locations, for tests.
+    #[cfg(test)]
+    pub(crate) fn for_each(&self, mut each: impl FnMut(SlotEntry, u32)) {
         if self.live > 0 {
-            self.stamp_before = stamp;
+            for &key in &self.keys[self.head..] {
+                each(self.entry(key), RUN_AT + position(key) as u32);
+            }
         }
-        stamp
     }
 
     /// Ends the run, keeping the buffers.
     pub(crate) fn clear(&mut self) {
         self.entries.clear();
         self.keys.clear();
-        (
-            self.head,
-            self.live,
-            self.start,
-            self.end,
-            self.stamp_before,
-        ) = (0, 0, 0, 0, 0);
+        (self.head, self.live, self.start, self.end) = (0, 0, 0, 0);
     }
 }
 
@@ -205,9 +169,10 @@ impl Filling<'_> {
         self.keys.reserve(additional);
     }
 
-    /// Adds the next reference of the slot, whose timer is due at `deadline`.
+    /// Adds the next reference of the slot, whose timer is due at `deadline`, and returns its
+    /// location in the run.
     #[inline]
-    pub(crate) fn push(&mut self, entry: SlotEntry, deadline: u64) {
+    pub(crate) fn push(&mut self, entry: SlotEntry, deadline: u64) -> u32 {
         debug_assert!(
             (self.start..=self.end).contains(&deadline),
             "a run timer at {deadline} outside {}..={}",
@@ -218,6 +183,7 @@ impl Filling<'_> {
         self.keys
             .push(((deadline - self.start) << POSITION_BITS) | at);
         self.entries.push(entry);
+        RUN_AT + at as u32
     }
 }
 

@@ -16,28 +16,35 @@
 //! later timer in the same storage entry. Tombstones go when the slot is cascaded or fired,
 //! when its last live timer leaves, and when they outnumber its live timers (`compact`).
 
-/// References per chunk: 256 bytes, four cache lines.
+/// References per chunk: 128 bytes, two cache lines.
 pub(crate) const CHUNK: usize = 32;
+
+/// `log2(CHUNK)`: a reference's location in the pool is `chunk << CHUNK_BITS | offset`.
+const CHUNK_BITS: u32 = CHUNK.trailing_zeros();
 
 /// Tombstones a slot may hold per live reference before it is swept.
 pub(crate) const TOMBSTONES_PER_LIVE: usize = 1;
 
-/// No chunk, no storage index.
+/// No chunk.
 pub(crate) const NIL: u32 = u32::MAX;
 
-/// A reference from a slot to a timer: its storage index and the stamp it was placed with.
-/// Eight bytes: a cascade reads the timer's deadline from its storage entry.
-#[derive(Copy, Clone, Debug, PartialEq, Eq)]
-pub(crate) struct SlotEntry {
-    pub(crate) index: u32,
-    pub(crate) stamp: u32,
-}
+/// A reference from a slot to a timer: the timer's storage index, or [`DEAD`].
+pub(crate) type SlotEntry = u32;
 
-/// No reference.
-const NO_ENTRY: SlotEntry = SlotEntry {
-    index: NIL,
-    stamp: 0,
-};
+/// What a cancelled or rescheduled timer leaves of its reference: a tombstone, swept later.
+pub(crate) const DEAD: SlotEntry = u32::MAX;
+
+/// Locations of the references in a slot's header (one per slot: `HEADER_AT + slot number`,
+/// the slot's only reference when it has no chunk) start here. Every live timer's storage entry
+/// holds the location of its reference, so that cancel can turn the reference into a tombstone.
+/// Locations below [`RUN_AT`] are in the pool; those from `RUN_AT` are the run's.
+pub(crate) const HEADER_AT: u32 = u32::MAX - 1024;
+
+/// Locations of the run's references (`RUN_AT + position`) start here.
+pub(crate) const RUN_AT: u32 = HEADER_AT - super::run::RUN_MAX as u32;
+
+/// Chunks the pool may hold: every reference location must stay below [`RUN_AT`].
+const MAX_CHUNKS: u32 = RUN_AT >> CHUNK_BITS;
 
 #[derive(Copy, Clone)]
 struct Chunk {
@@ -75,11 +82,11 @@ impl Pool {
     fn grow(&mut self) -> u32 {
         let chunk = u32::try_from(self.chunks.len())
             .ok()
-            .filter(|&chunk| chunk != NIL)
+            .filter(|&chunk| chunk < MAX_CHUNKS)
             .expect("tierwheel: chunk pool exhausted");
         grow_gently(&mut self.chunks);
         self.chunks.push(Chunk {
-            refs: [NO_ENTRY; CHUNK],
+            refs: [DEAD; CHUNK],
             next: NIL,
         });
         chunk
@@ -90,6 +97,19 @@ impl Pool {
         self.chunks[last as usize].next = self.free;
         self.free = first;
     }
+
+    /// Turns the reference at pool location `at` into a tombstone.
+    #[inline]
+    pub(crate) fn kill(&mut self, at: u32) {
+        debug_assert!(at < RUN_AT, "kill of the non-pool location {at}");
+        self.chunks[(at >> CHUNK_BITS) as usize].refs[at as usize % CHUNK] = DEAD;
+    }
+}
+
+/// The pool location of offset `at` of `chunk`.
+#[inline]
+fn location(chunk: u32, at: usize) -> u32 {
+    chunk << CHUNK_BITS | at as u32
 }
 
 /// Makes room for one more chunk, growing by a quarter instead of doubling: a pool of tens of
@@ -121,8 +141,8 @@ pub(crate) struct Slot {
     /// References whose timer is still placed here.
     pub(crate) live: u32,
     /// Smallest effective deadline placed here since the slot was last empty, in ticks, and
-    /// the reference that brought it (index `NIL` if none). Exact while that reference is
-    /// live; a lower bound after. A slot's only reference, when it has no chunk.
+    /// the storage index of the timer that brought it (`NIL` if none). Exact unless `stale`.
+    /// A slot's only reference, when it has no chunk.
     pub(crate) earliest: u64,
     pub(crate) earliest_entry: SlotEntry,
     /// Effective deadline of the last reference pushed, in ticks.
@@ -130,7 +150,7 @@ pub(crate) struct Slot {
     /// Whether references were pushed in deadline order (each at or after the one before),
     /// so the first live reference is the earliest.
     pub(crate) in_order: bool,
-    /// Whether a timer due at `earliest` has left, so the cached earliest may be a bound only.
+    /// Whether the timer `earliest_entry` has left, so the cached earliest may be a bound only.
     pub(crate) stale: bool,
 }
 
@@ -144,7 +164,7 @@ impl Default for Slot {
             len: 0,
             live: 0,
             earliest: u64::MAX,
-            earliest_entry: NO_ENTRY,
+            earliest_entry: NIL,
             latest: 0,
             in_order: true,
             stale: false,
@@ -168,51 +188,74 @@ impl Slot {
         self.len >= 2 * CHUNK && self.len - live > TOMBSTONES_PER_LIVE * live
     }
 
-    /// Appends a live reference to a timer with effective deadline `deadline`.
+    /// Appends a live reference to the timer at storage `index`, with effective deadline
+    /// `deadline`, and returns its location. `header` is the location of this slot's header;
+    /// `moved` is told of the reference already here that moves out of the header into the
+    /// first chunk, if the slot held just that one.
     #[inline(always)]
-    pub(crate) fn push(&mut self, pool: &mut Pool, entry: SlotEntry, deadline: u64) {
+    pub(crate) fn push(
+        &mut self,
+        pool: &mut Pool,
+        index: SlotEntry,
+        deadline: u64,
+        header: u32,
+        moved: impl FnOnce(SlotEntry, u32),
+    ) -> u32 {
         if self.tail as usize >= CHUNK {
-            self.push_slow(pool, entry, deadline);
-            return;
+            return self.push_slow(pool, index, deadline, header, moved);
         }
-        pool.chunks[self.last as usize].refs[self.tail as usize] = entry;
-        self.pushed(entry, deadline);
+        pool.chunks[self.last as usize].refs[self.tail as usize] = index;
+        let at = location(self.last, self.tail as usize);
+        self.pushed(index, deadline);
+        at
     }
 
     /// `push` into a slot whose last chunk is full, or that has none.
     #[cold]
     #[inline(never)]
-    fn push_slow(&mut self, pool: &mut Pool, entry: SlotEntry, deadline: u64) {
+    fn push_slow(
+        &mut self,
+        pool: &mut Pool,
+        index: SlotEntry,
+        deadline: u64,
+        header: u32,
+        moved: impl FnOnce(SlotEntry, u32),
+    ) -> u32 {
         if self.len == 0 {
             // The only reference: it stays in the header, as the earliest.
-            debug_assert!(self.first == NIL && self.earliest_entry == NO_ENTRY);
+            debug_assert!(self.first == NIL && self.earliest_entry == NIL);
             (self.len, self.live) = (1, 1);
-            (self.earliest, self.earliest_entry) = (deadline, entry);
+            (self.earliest, self.earliest_entry) = (deadline, index);
             (self.latest, self.in_order, self.stale) = (deadline, true, false);
-            return;
+            return header;
         }
-        self.add_chunk(pool);
-        pool.chunks[self.last as usize].refs[self.tail as usize] = entry;
-        self.pushed(entry, deadline);
+        if self.add_chunk(pool) {
+            moved(self.earliest_entry, location(self.first, 0));
+        }
+        pool.chunks[self.last as usize].refs[self.tail as usize] = index;
+        let at = location(self.last, self.tail as usize);
+        self.pushed(index, deadline);
+        at
     }
 
     /// The bookkeeping of a reference just written at `tail`.
     #[inline(always)]
-    fn pushed(&mut self, entry: SlotEntry, deadline: u64) {
+    fn pushed(&mut self, index: SlotEntry, deadline: u64) {
         self.tail += 1;
         self.len += 1;
         self.live += 1;
-        if deadline < self.earliest || self.earliest_entry == NO_ENTRY {
+        if deadline < self.earliest || self.earliest_entry == NIL {
             self.earliest = deadline;
-            self.earliest_entry = entry;
+            self.earliest_entry = index;
             self.stale = false;
         }
         self.in_order &= deadline >= self.latest;
         self.latest = deadline;
     }
 
+    /// Starts a new last chunk. Returns whether the header's only reference moved into it.
     #[inline]
-    fn add_chunk(&mut self, pool: &mut Pool) {
+    fn add_chunk(&mut self, pool: &mut Pool) -> bool {
         let chunk = pool.alloc();
         if self.first == NIL {
             (self.first, self.head) = (chunk, 0);
@@ -221,11 +264,13 @@ impl Slot {
                 // The header's only reference goes first into the chunk.
                 pool.chunks[chunk as usize].refs[0] = self.earliest_entry;
                 self.tail = 1;
+                return true;
             }
         } else {
             pool.chunks[self.last as usize].next = chunk;
             (self.last, self.tail) = (chunk, 0);
         }
+        false
     }
 
     /// Whether the slot's only reference is held in its header.
@@ -283,12 +328,14 @@ impl Slot {
 
     /// Empties the slot and hands its references, in order, to `each`, which may push into
     /// other slots of the same pool. `ahead` sees each chunk's references before `each` does,
-    /// to prefetch what `each` will read.
-    pub(crate) fn drain(
+    /// to prefetch what `each` will read; both get `cx`. Each chunk goes back to the pool as
+    /// soon as it is read, so that a cascade needs no more chunks than it moves references.
+    pub(crate) fn drain<C: ?Sized>(
         &mut self,
         pool: &mut Pool,
-        mut ahead: impl FnMut(SlotEntry),
-        mut each: impl FnMut(&mut Pool, SlotEntry),
+        cx: &mut C,
+        ahead: impl Fn(&C, SlotEntry),
+        mut each: impl FnMut(&mut C, &mut Pool, SlotEntry),
     ) {
         if self.inline() {
             // Into a chunk, so that `each` has one call site and is inlined into the loop.
@@ -296,44 +343,29 @@ impl Slot {
             self.add_chunk(pool);
         }
         let (mut chunk, mut start, mut remaining) = (self.first, self.head as usize, self.len());
-        let (first, last) = (self.first, self.last);
         *self = Slot::default();
         while remaining > 0 {
             let end = CHUNK.min(start + remaining);
             pool.chunks[chunk as usize].refs[start..end]
                 .iter()
-                .for_each(|&entry| ahead(entry));
-            for at in start..end {
-                // Read one at a time: `each` may grow the pool, which moves the chunks.
-                let entry = pool.chunks[chunk as usize].refs[at];
-                each(pool, entry);
+                .for_each(|&entry| ahead(cx, entry));
+            // Out of the chunk first: `each` may grow the pool, which moves the chunks, and
+            // may reuse this one once it is released.
+            let Chunk { refs, next } = pool.chunks[chunk as usize];
+            pool.release(chunk, chunk);
+            for &entry in &refs[start..end] {
+                each(cx, pool, entry);
             }
             remaining -= end - start;
-            (chunk, start) = (pool.chunks[chunk as usize].next, 0);
-        }
-        if first != NIL {
-            pool.release(first, last);
+            (chunk, start) = (next, 0);
         }
     }
 
-    /// Keeps the references for which `keep` is true, in order, and frees the chunks left over.
-    /// `ahead` sees each chunk's references before `keep` does, as in [`drain`](Self::drain).
-    pub(crate) fn retain(
-        &mut self,
-        pool: &mut Pool,
-        mut ahead: impl FnMut(SlotEntry),
-        mut keep: impl FnMut(SlotEntry) -> bool,
-    ) {
-        if self.inline() {
-            ahead(self.earliest_entry);
-            if !keep(self.earliest_entry) {
-                let live = self.live;
-                *self = Slot::default();
-                self.live = live;
-            }
-            return;
-        }
+    /// Drops the tombstones, keeping the live references in order, and frees the chunks left
+    /// over. `moved` is told the new location of each live reference that moves.
+    pub(crate) fn retain(&mut self, pool: &mut Pool, mut moved: impl FnMut(SlotEntry, u32)) {
         if self.first == NIL {
+            // No chunk: no reference, or the header's only one, which is live.
             return;
         }
         let (mut read_chunk, mut read, mut remaining) =
@@ -342,9 +374,6 @@ impl Slot {
         loop {
             let end = CHUNK.min(read + remaining);
             remaining -= end - read;
-            pool.chunks[read_chunk as usize].refs[read..end]
-                .iter()
-                .for_each(|&entry| ahead(entry));
             while read < end {
                 if write == CHUNK {
                     write_chunk = pool.chunks[write_chunk as usize].next;
@@ -352,7 +381,7 @@ impl Slot {
                 }
                 let before = write;
                 // Every reference read is written at `write`, which moves on only past those
-                // kept: no branch on `keep`, which a sweep finds true and false at random.
+                // kept: no branch on liveness, which a sweep finds true and false at random.
                 // Writes land on references already read, so clobbering them is harmless.
                 if write_chunk == read_chunk {
                     // Writing behind the read position of the same chunk: never overtakes it.
@@ -360,7 +389,7 @@ impl Slot {
                     for at in read..end {
                         let entry = refs[at];
                         refs[write % CHUNK] = entry;
-                        write += usize::from(keep(entry));
+                        write += usize::from(entry != DEAD);
                     }
                     read = end;
                 } else {
@@ -372,7 +401,7 @@ impl Slot {
                         let entry = from.refs[read];
                         read += 1;
                         to.refs[write] = entry;
-                        write += usize::from(keep(entry));
+                        write += usize::from(entry != DEAD);
                     }
                 }
                 kept += write - before;
@@ -395,6 +424,22 @@ impl Slot {
         }
         (self.last, self.head, self.tail) = (write_chunk, 0, write as u32);
         self.len = kept;
+        // Second pass, over the references kept, all of them live: their new locations. (Those
+        // that did not move are told their location again; finding the first that did would
+        // cost a branch per reference in the sweep.)
+        let mut chunk = self.first;
+        loop {
+            let end = if chunk == self.last { write } else { CHUNK };
+            let Chunk { refs, next } = &pool.chunks[chunk as usize];
+            let base = location(chunk, 0);
+            for (at, &entry) in refs[..end].iter().enumerate() {
+                moved(entry, base | at as u32);
+            }
+            if chunk == self.last {
+                break;
+            }
+            chunk = *next;
+        }
     }
 
     /// Forgets every reference and returns the chunks to the pool.
@@ -405,17 +450,20 @@ impl Slot {
         *self = Slot::default();
     }
 
-    /// Visits the unconsumed references in order.
-    pub(crate) fn for_each(&self, pool: &Pool, mut each: impl FnMut(SlotEntry)) {
+    /// Visits the unconsumed references in order, with their locations (`header` for the
+    /// header's only reference).
+    pub(crate) fn for_each(&self, pool: &Pool, header: u32, mut each: impl FnMut(SlotEntry, u32)) {
         if self.inline() {
-            each(self.earliest_entry);
+            each(self.earliest_entry, header);
             return;
         }
         let (mut chunk, mut start, mut remaining) = (self.first, self.head as usize, self.len());
         while remaining > 0 {
             let Chunk { refs, next } = &pool.chunks[chunk as usize];
             let end = CHUNK.min(start + remaining);
-            refs[start..end].iter().for_each(|&entry| each(entry));
+            for (at, &entry) in refs.iter().enumerate().take(end).skip(start) {
+                each(entry, location(chunk, at));
+            }
             remaining -= end - start;
             (chunk, start) = (*next, 0);
         }
@@ -426,13 +474,32 @@ impl Slot {
 mod tests {
     use super::*;
 
-    fn entry(index: u32) -> SlotEntry {
-        SlotEntry { index, stamp: 0 }
+    const HEADER: u32 = HEADER_AT;
+
+    /// Pushes `index`, checking that a header reference moving to a chunk is reported.
+    fn push(slot: &mut Slot, pool: &mut Pool, index: u32, deadline: u64) -> u32 {
+        let before = slot.inline().then_some(slot.earliest_entry);
+        let mut reported = None;
+        let at = slot.push(pool, index, deadline, HEADER, |entry, to| {
+            reported = Some((entry, to));
+        });
+        if let Some(entry) = before {
+            assert_eq!(reported, Some((entry, location(slot.first, 0))));
+        } else {
+            assert_eq!(reported, None);
+        }
+        at
     }
 
     fn collect(slot: &Slot, pool: &Pool) -> Vec<u32> {
         let mut out = Vec::new();
-        slot.for_each(pool, |e| out.push(e.index));
+        slot.for_each(pool, HEADER, |e, _| out.push(e));
+        out
+    }
+
+    fn locations(slot: &Slot, pool: &Pool) -> Vec<(u32, u32)> {
+        let mut out = Vec::new();
+        slot.for_each(pool, HEADER, |e, at| out.push((e, at)));
         out
     }
 
@@ -441,12 +508,19 @@ mod tests {
         let mut pool = Pool::new();
         let mut slot = Slot::default();
         for n in [1, CHUNK - 1, CHUNK, CHUNK + 1, 3 * CHUNK] {
+            let mut at = Vec::new();
             for i in 0..n as u32 {
-                slot.push(&mut pool, entry(i), 0);
+                at.push((i, push(&mut slot, &mut pool, i, 0)));
+                if i == 1 {
+                    // The first moved from the header into the first chunk.
+                    at[0].1 = location(slot.first, 0);
+                }
             }
+            // What `push` returned is where the references are.
+            assert_eq!(locations(&slot, &pool), at);
             assert_eq!(collect(&slot, &pool), (0..n as u32).collect::<Vec<_>>());
             for i in 0..n as u32 {
-                assert_eq!(slot.pop_front(&mut pool), Some(entry(i)));
+                assert_eq!(slot.pop_front(&mut pool), Some(i));
             }
             assert_eq!(slot.pop_front(&mut pool), None);
             slot.live = 0;
@@ -455,7 +529,7 @@ mod tests {
         // Every chunk went back to the pool: the next round reuses them.
         let held = pool.chunks.len();
         for i in 0..3 * CHUNK as u32 {
-            slot.push(&mut pool, entry(i), 0);
+            push(&mut slot, &mut pool, i, 0);
         }
         assert_eq!(pool.chunks.len(), held);
     }
@@ -464,74 +538,98 @@ mod tests {
     fn a_single_reference_lives_in_the_header_until_a_second_arrives() {
         let mut pool = Pool::new();
         let mut slot = Slot::default();
-        slot.push(&mut pool, entry(7), 5);
+        assert_eq!(push(&mut slot, &mut pool, 7, 5), HEADER);
         assert_eq!(
             (pool.chunks.len(), slot.first),
             (0, NIL),
             "no chunk for one reference"
         );
-        assert_eq!((slot.len(), slot.front(&pool)), (1, Some(entry(7))));
-        assert_eq!(collect(&slot, &pool), [7]);
+        assert_eq!((slot.len(), slot.front(&pool)), (1, Some(7)));
+        assert_eq!(locations(&slot, &pool), [(7, HEADER)]);
         // A second reference moves the first into a chunk, in order.
-        slot.push(&mut pool, entry(8), 3);
+        push(&mut slot, &mut pool, 8, 3);
         assert_eq!(pool.chunks.len(), 1);
         assert_eq!(collect(&slot, &pool), [7, 8]);
-        assert_eq!((slot.earliest, slot.earliest_entry), (3, entry(8)));
+        assert_eq!((slot.earliest, slot.earliest_entry), (3, 8));
         slot.clear(&mut pool);
 
-        slot.push(&mut pool, entry(9), 1);
-        assert_eq!(slot.take_single(), Some(entry(9)));
+        push(&mut slot, &mut pool, 9, 1);
+        assert_eq!(slot.take_single(), Some(9));
         assert_eq!((slot.len(), slot.take_single()), (0, None));
 
-        slot.push(&mut pool, entry(10), 1);
-        assert_eq!(slot.pop_front(&mut pool), Some(entry(10)));
+        push(&mut slot, &mut pool, 10, 1);
+        assert_eq!(slot.pop_front(&mut pool), Some(10));
         assert_eq!((slot.len(), slot.first), (0, NIL));
 
-        slot.push(&mut pool, entry(11), 1);
-        slot.retain(&mut pool, |_| {}, |_| true);
+        push(&mut slot, &mut pool, 11, 1);
+        slot.retain(&mut pool, |_, _| panic!("nothing moves"));
         assert_eq!(collect(&slot, &pool), [11]);
-        slot.retain(&mut pool, |_| {}, |_| false);
-        assert_eq!(slot.len(), 0);
 
         // `drain` of a single reference hands it out like any other.
-        slot.push(&mut pool, entry(12), 1);
         let mut out = Vec::new();
-        slot.drain(&mut pool, |_| {}, |_, e| out.push(e.index));
-        assert_eq!((out, slot.len()), (vec![12], 0));
+        slot.drain(&mut pool, &mut (), |_, _| {}, |_, _, e| out.push(e));
+        assert_eq!((out, slot.len()), (vec![11], 0));
     }
 
     #[test]
-    fn retain_keeps_order_and_frees_the_rest() {
+    fn retain_keeps_order_reports_moves_and_frees_the_rest() {
         let mut pool = Pool::new();
         let mut slot = Slot::default();
+        let mut at = Vec::new();
         for i in 0..5 * CHUNK as u32 + 3 {
-            slot.push(&mut pool, entry(i), 0);
+            at.push(push(&mut slot, &mut pool, i, 0));
         }
         slot.pop_front(&mut pool);
-        slot.retain(&mut pool, |_| {}, |e| e.index % 3 == 0);
+        for i in 1..5 * CHUNK as u32 + 3 {
+            if i % 3 != 0 {
+                pool.kill(at[i as usize]);
+            }
+        }
+        let mut moves = Vec::new();
+        slot.retain(&mut pool, |e, to| moves.push((e, to)));
         let expected: Vec<u32> = (1..5 * CHUNK as u32 + 3).filter(|i| i % 3 == 0).collect();
         assert_eq!(collect(&slot, &pool), expected);
         assert_eq!(slot.len(), expected.len());
-        slot.push(&mut pool, entry(999), 0);
+        // Every reference kept is reported where it now is.
+        assert_eq!(moves, locations(&slot, &pool));
+        push(&mut slot, &mut pool, 999, 0);
         assert_eq!(collect(&slot, &pool).last(), Some(&999));
-        slot.retain(&mut pool, |_| {}, |_| false);
+        let everything: Vec<u32> = locations(&slot, &pool).iter().map(|&(_, at)| at).collect();
+        for at in everything {
+            pool.kill(at);
+        }
+        slot.retain(&mut pool, |_, _| panic!("nothing is kept"));
         assert_eq!((slot.len(), slot.first), (0, NIL));
     }
 
     #[test]
-    fn drain_hands_out_everything_in_order() {
+    fn drain_hands_out_everything_in_order_and_frees_as_it_goes() {
         let mut pool = Pool::new();
         let mut slot = Slot::default();
         let mut other = Slot::default();
         for i in 0..2 * CHUNK as u32 + 5 {
-            slot.push(&mut pool, entry(i), 0);
+            push(&mut slot, &mut pool, i, 0);
         }
         slot.pop_front(&mut pool);
-        slot.drain(&mut pool, |_| {}, |pool, e| other.push(pool, e, 0));
+        let held = pool.chunks.len();
+        slot.drain(
+            &mut pool,
+            &mut (),
+            |_, _| {},
+            |_, pool, e| {
+                other.push(pool, e, 0, HEADER, |_, _| {});
+            },
+        );
         assert_eq!(
             collect(&other, &pool),
             (1..2 * CHUNK as u32 + 5).collect::<Vec<_>>()
         );
         assert_eq!(slot.len(), 0);
+        // The source's chunks were reused for the destination as they emptied.
+        assert!(
+            pool.chunks.len() <= held + 1,
+            "{} chunks",
+            pool.chunks.len()
+        );
     }
 }
