@@ -100,10 +100,11 @@
 //! | 6 | 2^36 | 2^42 | 139 years |
 //! | 7..=10 | 2^42 ..= 2^60 | 2^64 | the end of time |
 //!
-//! Slots are append-only lists of 8-byte references in chunks from one shared pool; a cancel
-//! frees the timer's storage at once and leaves a stamped tombstone, swept before tombstones
-//! outnumber live timers. Bookkeeping is 24 bytes per pending timer beyond a payload
-//! of up to 8 bytes. `docs/design.md` in the repository explains every choice, and
+//! Slots are append-only lists of 4-byte references in chunks from one shared pool; each
+//! timer's storage entry knows where its reference is, so a cancel frees the storage at once
+//! and marks the reference as a tombstone, swept before tombstones outnumber live timers.
+//! Bookkeeping is 20 bytes per pending timer beyond a payload of up to 8 bytes, and a wheel
+//! holds up to [`MAX_PENDING`] timers. `docs/design.md` in the repository explains every choice, and
 //! `docs/benchmarks.md` measures them.
 // `unsafe` is denied everywhere but in one fenced block, the prefetch hint in src/prefetch.rs.
 #![deny(unsafe_code)]

@@ -398,3 +398,55 @@ fn large_wheels_prefetch_and_still_match_the_model() {
     let expected: Vec<_> = std::iter::from_fn(|| model.poll(u64::MAX)).collect();
     assert_eq!(rest, expected);
 }
+
+#[test]
+fn sweeps_and_cascades_keep_every_location() {
+    // Thousands of timers in a few coarse slots, touched at random: sweeps move the live
+    // references, cascades move them again, and every later cancel must find its reference.
+    let mut rng = Rng(5);
+    let mut wheel = TimerWheel::new();
+    let mut model = Model::default();
+    let mut keys = Vec::new();
+    let deadline = |rng: &mut Rng, now: u64| now + 100_000 + rng.below(5_000);
+    for value in 0..3_000u32 {
+        let d = deadline(&mut rng, 0);
+        let key = wheel.insert_at(d, value);
+        model.insert(key, d, value);
+        keys.push(key);
+    }
+    let mut fired = 0;
+    for step in 0..60_000u32 {
+        let at = rng.below(keys.len() as u64) as usize;
+        assert_eq!(
+            wheel.cancel(keys[at]),
+            model.cancel(keys[at]),
+            "step {step}"
+        );
+        let d = deadline(&mut rng, wheel.now());
+        keys[at] = wheel.insert_at(d, step);
+        model.insert(keys[at], d, step);
+        if step % 8 == 0 {
+            let to = wheel.now() + 1 + rng.below(512);
+            while let Some(expired) = wheel.poll(to) {
+                let expected = model.poll(to).expect("the model has it due too");
+                assert_eq!((expired.key, expired.deadline, expired.value), expected);
+                fired += 1;
+            }
+            assert_eq!(model.poll(to), None, "step {step}");
+        }
+        if step % 1_000 == 0 {
+            wheel.check_locations();
+        }
+    }
+    wheel.check_locations();
+    assert!(
+        fired > 1_000,
+        "only {fired} fired: cascades into level 0 are not exercised"
+    );
+    let rest: Vec<_> = wheel
+        .advance(u64::MAX)
+        .map(|e| (e.key, e.deadline, e.value))
+        .collect();
+    let expected: Vec<_> = std::iter::from_fn(|| model.poll(u64::MAX)).collect();
+    assert_eq!(rest, expected);
+}
