@@ -382,15 +382,32 @@ fn large_wheels_prefetch_and_still_match_the_model() {
         model.insert(keys[at], deadline, step);
         if step % 16 == 15 {
             let to = wheel.now() + 1;
-            while let Some(expired) = wheel.poll(to) {
-                let expected = model.poll(to).expect("the model has it due too");
-                assert_eq!((expired.key, expired.deadline, expired.value), expected);
-                fired += 1;
-            }
-            assert_eq!(model.poll(to), None, "step {step}");
+            fired += poll_like_the_model(&mut wheel, &mut model, to, step);
         }
     }
     assert!(fired > 0, "nothing fired: the test does not reach level 0");
+    fire_the_rest_like_the_model(&mut wheel, &mut model);
+}
+
+/// Polls `wheel` and `model` to `to`, checking every timer fired; returns how many fired.
+fn poll_like_the_model(
+    wheel: &mut TimerWheel<u32>,
+    model: &mut Model,
+    to: u64,
+    step: u32,
+) -> usize {
+    let mut fired = 0;
+    while let Some(expired) = wheel.poll(to) {
+        let expected = model.poll(to).expect("the model has it due too");
+        assert_eq!((expired.key, expired.deadline, expired.value), expected);
+        fired += 1;
+    }
+    assert_eq!(model.poll(to), None, "step {step}");
+    fired
+}
+
+/// Fires every timer left in `wheel` and checks them against `model`.
+fn fire_the_rest_like_the_model(wheel: &mut TimerWheel<u32>, model: &mut Model) {
     let rest: Vec<_> = wheel
         .advance(u64::MAX)
         .map(|e| (e.key, e.deadline, e.value))
@@ -427,12 +444,7 @@ fn sweeps_and_cascades_keep_every_location() {
         model.insert(keys[at], d, step);
         if step % 8 == 0 {
             let to = wheel.now() + 1 + rng.below(512);
-            while let Some(expired) = wheel.poll(to) {
-                let expected = model.poll(to).expect("the model has it due too");
-                assert_eq!((expired.key, expired.deadline, expired.value), expected);
-                fired += 1;
-            }
-            assert_eq!(model.poll(to), None, "step {step}");
+            fired += poll_like_the_model(&mut wheel, &mut model, to, step);
         }
         if step % 1_000 == 0 {
             wheel.check_locations();
@@ -443,10 +455,5 @@ fn sweeps_and_cascades_keep_every_location() {
         fired > 1_000,
         "only {fired} fired: cascades into level 0 are not exercised"
     );
-    let rest: Vec<_> = wheel
-        .advance(u64::MAX)
-        .map(|e| (e.key, e.deadline, e.value))
-        .collect();
-    let expected: Vec<_> = std::iter::from_fn(|| model.poll(u64::MAX)).collect();
-    assert_eq!(rest, expected);
+    fire_the_rest_like_the_model(&mut wheel, &mut model);
 }
