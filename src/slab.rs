@@ -93,7 +93,7 @@ pub const MAX_PENDING: u32 = (1 << 31) - (1 << 16);
 const MAX_ENTRIES: u32 = MAX_PENDING;
 
 enum Entry<V> {
-    /// `tag` is the owner's: the wheel keeps the stamp of the timer's live slot reference
+    /// `tag` is the owner's: the wheel keeps the location of the timer's slot reference
     /// there, in what would otherwise be padding.
     Occupied {
         generation: NonZeroU32,
@@ -106,7 +106,7 @@ enum Entry<V> {
 }
 
 impl<V> Blank for Entry<V> {
-    /// An entry never used: on no free list yet, and `Slab::insert` takes it by its index.
+    /// An entry never used: on no free list yet; `insert_at_next` takes it by its index.
     fn blank() -> Self {
         Entry::Vacant {
             generation: NonZeroU32::MIN,

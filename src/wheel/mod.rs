@@ -834,11 +834,10 @@ impl<T> TimerWheel<T> {
             let bit = self.occupied[level] >> slot_index & 1 == 1;
             assert_eq!(bit, slot.live > 0, "occupancy of slot {number}");
             if level > 0 && slot.live > 0 && !slot.stale {
-                let mut found = false;
-                slot.for_each(&self.pool, 0, |entry, _| {
-                    found |= entry == slot.earliest_entry
-                });
-                assert!(found, "the cached earliest of {number} is gone");
+                assert!(
+                    slot.holds_earliest(&self.pool),
+                    "the cached earliest of {number} is gone"
+                );
             }
             total += live;
         }

@@ -40,9 +40,8 @@ pub(crate) struct Run {
     head: usize,
     /// References whose timer is still in the run.
     pub(crate) live: usize,
-    /// First and last tick of the span the run covers.
+    /// First tick of the span the run covers.
     start: u64,
-    end: u64,
 }
 
 impl Run {
@@ -98,7 +97,7 @@ impl Run {
         let offset_bits = u64::BITS - (end - start).leading_zeros();
         sort_by_offset(&mut self.keys, &mut self.scratch, offset_bits);
         (self.head, self.live) = (0, self.keys.len());
-        (self.start, self.end) = (start, end);
+        self.start = start;
     }
 
     /// Takes the head out of the run (it fires) and returns its effective deadline and
@@ -151,7 +150,7 @@ impl Run {
     pub(crate) fn clear(&mut self) {
         self.entries.clear();
         self.keys.clear();
-        (self.head, self.live, self.start, self.end) = (0, 0, 0, 0);
+        (self.head, self.live, self.start) = (0, 0, 0);
     }
 }
 

@@ -11,10 +11,10 @@
 //! hold one timer at a time when timers are sparse, and they then cost no chunk allocation,
 //! write or release.
 //!
-//! Cancelling a timer frees its storage at once but leaves its reference here as a tombstone;
-//! the reference carries the stamp the timer had when placed, so a tombstone never matches a
-//! later timer in the same storage entry. Tombstones go when the slot is cascaded or fired,
-//! when its last live timer leaves, and when they outnumber its live timers (`compact`).
+//! Cancelling a timer frees its storage at once and overwrites its reference here with
+//! [`DEAD`], at the location its storage entry held: a tombstone. Tombstones go when the slot is
+//! cascaded or fired, when its last live timer leaves, and when they outnumber its live timers
+//! (`compact`).
 
 /// References per chunk: 128 bytes, two cache lines.
 pub(crate) const CHUNK: usize = 32;
@@ -204,10 +204,7 @@ impl Slot {
         if self.tail as usize >= CHUNK {
             return self.push_slow(pool, index, deadline, header, moved);
         }
-        pool.chunks[self.last as usize].refs[self.tail as usize] = index;
-        let at = location(self.last, self.tail as usize);
-        self.pushed(index, deadline);
-        at
+        self.append(pool, index, deadline)
     }
 
     /// `push` into a slot whose last chunk is full, or that has none.
@@ -232,15 +229,16 @@ impl Slot {
         if self.add_chunk(pool) {
             moved(self.earliest_entry, location(self.first, 0));
         }
-        pool.chunks[self.last as usize].refs[self.tail as usize] = index;
-        let at = location(self.last, self.tail as usize);
-        self.pushed(index, deadline);
-        at
+        self.append(pool, index, deadline)
     }
 
-    /// The bookkeeping of a reference just written at `tail`.
+    /// Writes a reference at `tail` of the last chunk, which has room, and returns its
+    /// location. Inlined into `push`, which has just checked the room, so the write needs no
+    /// bounds check there.
     #[inline(always)]
-    fn pushed(&mut self, index: SlotEntry, deadline: u64) {
+    fn append(&mut self, pool: &mut Pool, index: SlotEntry, deadline: u64) -> u32 {
+        pool.chunks[self.last as usize].refs[self.tail as usize] = index;
+        let at = location(self.last, self.tail as usize);
         self.tail += 1;
         self.len += 1;
         self.live += 1;
@@ -251,6 +249,7 @@ impl Slot {
         }
         self.in_order &= deadline >= self.latest;
         self.latest = deadline;
+        at
     }
 
     /// Starts a new last chunk. Returns whether the header's only reference moved into it.
@@ -440,6 +439,17 @@ impl Slot {
             }
             chunk = *next;
         }
+    }
+
+    /// Whether the reference `earliest_entry` names is among the slot's (a tombstone never is),
+    /// for tests.
+    #[cfg(test)]
+    pub(crate) fn holds_earliest(&self, pool: &Pool) -> bool {
+        let mut found = false;
+        self.for_each(pool, HEADER_AT, |entry, _| {
+            found |= entry == self.earliest_entry
+        });
+        found
     }
 
     /// Forgets every reference and returns the chunks to the pool.

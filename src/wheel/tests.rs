@@ -302,13 +302,8 @@ fn front_cache_is_live<T>(wheel: &TimerWheel<T>) -> bool {
     let Some(level) = (1..LEVELS).find(|&level| wheel.occupied[level] != 0) else {
         return true;
     };
-    let slot_index = wheel.occupied[level].trailing_zeros() as usize;
-    let slot = &wheel.slots[level * SLOTS + slot_index];
-    let mut found = false;
-    slot.for_each(&wheel.pool, header(level, slot_index), |entry, _| {
-        found |= entry == slot.earliest_entry;
-    });
-    !slot.stale && found
+    let slot = &wheel.slots[level * SLOTS + wheel.occupied[level].trailing_zeros() as usize];
+    !slot.stale && slot.holds_earliest(&wheel.pool)
 }
 
 #[test]
