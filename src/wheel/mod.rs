@@ -91,6 +91,11 @@ pub struct TimerWheel<T> {
     pool: Pool,
     /// A coarse slot that a `poll` passed whole, sorted into firing order (`run.rs`).
     run: Run,
+    /// While the run is active, a tick at or below which nothing in the wheel comes before
+    /// the run's timers: a run timer due before it fires next (`poll`'s fast path). The last
+    /// `poll` that looked at the wheel sets it; every placement zeroes it. Cancels, cascades
+    /// and fires only move the wheel's timers later, so it stays a bound until then.
+    run_gate: u64,
     /// The current tick.
     now: u64,
 }
@@ -171,6 +176,7 @@ impl<T> TimerWheel<T> {
                 .expect("LEVELS * SLOTS slots"),
             pool: Pool::new(),
             run: Run::default(),
+            run_gate: 0,
             now,
         }
     }
@@ -423,7 +429,20 @@ impl<T> TimerWheel<T> {
     /// assert!(wheel.poll(15).is_none());
     /// assert_eq!(wheel.now(), 15);
     /// ```
+    #[inline]
     pub fn poll(&mut self, now: u64) -> Option<Expired<T>> {
+        // While a run lasts, its timers usually fire one after another with nothing of the
+        // wheel's in between: skip the search of the levels.
+        if let Some(run_next) = self.run.next_deadline() {
+            if run_next < self.run_gate && run_next <= now.max(self.now) {
+                return Some(self.pop_run());
+            }
+        }
+        self.poll_wheel(now)
+    }
+
+    /// `poll`, looking at the wheel's levels as well as the run.
+    fn poll_wheel(&mut self, now: u64) -> Option<Expired<T>> {
         let target = now.max(self.now);
         let mut cascaded = false;
         loop {
@@ -443,6 +462,8 @@ impl<T> TimerWheel<T> {
                     if run_next > Some(target) {
                         break;
                     }
+                    // Nothing in the wheel is due before `tick`.
+                    self.run_gate = tick.saturating_add(1);
                     return Some(self.pop_run());
                 }
                 if tick > target {
@@ -457,6 +478,7 @@ impl<T> TimerWheel<T> {
             }
             let Some(level) = (1..LEVELS).find(|&level| self.occupied[level] != 0) else {
                 if run_next.is_some_and(|run| run <= target) {
+                    self.run_gate = u64::MAX;
                     return Some(self.pop_run());
                 }
                 break;
@@ -469,6 +491,8 @@ impl<T> TimerWheel<T> {
                 if run_next > Some(target) {
                     break;
                 }
+                // Every occupied slot starts at or after `start`.
+                self.run_gate = start;
                 return Some(self.pop_run());
             }
             if start > target {
@@ -548,6 +572,7 @@ impl<T> TimerWheel<T> {
             slot.clear(&mut self.pool);
         }
         self.run.clear();
+        self.run_gate = 0;
         self.occupied = [0; LEVELS];
         self.slab.clear();
     }
@@ -568,6 +593,8 @@ impl<T> TimerWheel<T> {
             |moved, to| slab.set_tag(moved, to),
         );
         self.occupied[level] |= 1 << slot;
+        // The new timer may come before the run's next: `poll` checks the wheel again.
+        self.run_gate = 0;
         at
     }
 

@@ -196,6 +196,38 @@ fn matches_the_model_through_runs() {
     );
 }
 
+/// `poll`'s fast path pops the run while its next timer is below `run_gate`: at a level-0 tick
+/// the wheel holds, the run goes first only on a tie; at the start of a coarse slot placed
+/// during the run, the slot cascades first, so that timers placed later queue behind it.
+#[test]
+fn the_run_gives_way_to_wheel_timers_placed_while_it_lasts() {
+    // A run over the level-1 slot 64..=127; `w` joins level 0 at tick 100 while it lasts.
+    let mut wheel = TimerWheel::new();
+    for (deadline, value) in [(90, "r0"), (100, "r1"), (101, "r2")] {
+        wheel.insert_at(deadline, value);
+    }
+    assert_eq!(wheel.advance(200).next().map(|e| e.value), Some("r0"));
+    wheel.insert_at(100, "w");
+    let order: Vec<_> = wheel.advance(200).map(|e| e.value).collect();
+    assert_eq!(order, ["r1", "w", "r2"]);
+
+    // A run over the level-2 slot 4096..=8191; `w` goes to the level-1 slot starting at 4224.
+    let mut wheel = TimerWheel::new();
+    for (deadline, value) in [(4106, "r0"), (4200, "r1"), (4224, "r2")] {
+        wheel.insert_at(deadline, value);
+    }
+    assert_eq!(wheel.advance(10_000).next().map(|e| e.value), Some("r0"));
+    wheel.insert_at(4224, "w");
+    assert_eq!(wheel.poll(4224).map(|e| e.value), Some("r1"));
+    assert_eq!(wheel.poll(4224).map(|e| e.value), Some("r2"));
+    assert_eq!(wheel.now(), 4224);
+    // Placed after `w`, with the same deadline: fires after it.
+    wheel.insert_at(4224, "x");
+    wheel.check_locations();
+    let order: Vec<_> = wheel.advance(10_000).map(|e| e.value).collect();
+    assert_eq!(order, ["w", "x"]);
+}
+
 #[test]
 fn a_reused_storage_entry_does_not_revive_its_tombstone() {
     let mut wheel = TimerWheel::new();
