@@ -278,6 +278,18 @@ impl<V> Slab<V> {
         }
     }
 
+    /// Sets the tag of the occupant at `index`, if any, to what `tag` computes from it: one
+    /// lookup where `at` and `set_tag` would make two.
+    #[inline]
+    pub(crate) fn retag_with(&mut self, index: u32, tag: impl FnOnce(&V) -> u32) {
+        if let Some(Entry::Occupied {
+            tag: old, value, ..
+        }) = self.entries.get_mut(index as usize)
+        {
+            *old = tag(value);
+        }
+    }
+
     /// The occupant at `index`, if any. Indexes come from the wheel's own slot lists, never
     /// from users.
     #[inline]

@@ -776,10 +776,10 @@ impl<T> TimerWheel<T> {
         self.run.start(start, end, |run| {
             run.reserve(source.live as usize);
             // Each live timer's deadline is in its storage: read a chunk ahead.
+            // On a run's levels, the effective deadline is the one in storage (`deadline_of`).
             source.drain(pool, slab, ahead, |slab, _, entry| {
                 if entry != DEAD {
-                    let deadline = deadline_of(slab, entry, level, start);
-                    slab.set_tag(entry, run.push(entry, deadline));
+                    slab.retag_with(entry, |timer| run.push(entry, timer.deadline));
                 }
             });
         });

@@ -102,7 +102,7 @@ impl Run {
 
     /// Takes the head out of the run (it fires) and returns its effective deadline and
     /// reference.
-    #[inline]
+    #[inline(always)]
     pub(crate) fn pop(&mut self) -> (u64, SlotEntry) {
         let key = self.keys[self.head];
         let fired = (self.deadline(key), self.entry(key));
