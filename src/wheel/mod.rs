@@ -808,26 +808,30 @@ impl<T> TimerWheel<T> {
             if entry == DEAD {
                 return;
             }
-            let deadline = deadline_of(slab, entry, level, now);
-            let to_level = level_of(now, deadline);
-            debug_assert!(
-                to_level < level,
-                "cascade of {deadline} from level {level} at {now}"
-            );
-            let to_slot = slot_of(deadline, to_level);
-            if to_level == 0 {
-                // Due within 64 ticks: have its storage in cache when it fires.
-                slab.prefetch(entry);
+            // One storage lookup reads the deadline and records the new location. A reference
+            // that a push moves out of a slot's header is told its location after.
+            let mut moved_out = None;
+            slab.retag_with(entry, |timer| {
+                // A coarse slot's effective deadlines are the ones in storage (`deadline_of`).
+                let deadline = timer.deadline;
+                let to_level = level_of(now, deadline);
+                debug_assert!(
+                    to_level < level,
+                    "cascade of {deadline} from level {level} at {now}"
+                );
+                let to_slot = slot_of(deadline, to_level);
+                occupied[to_level] |= 1 << to_slot;
+                slots[to_level * SLOTS + to_slot].push(
+                    pool,
+                    entry,
+                    deadline,
+                    header(to_level, to_slot),
+                    |moved, to| moved_out = Some((moved, to)),
+                )
+            });
+            if let Some((moved, to)) = moved_out {
+                slab.set_tag(moved, to);
             }
-            let at = slots[to_level * SLOTS + to_slot].push(
-                pool,
-                entry,
-                deadline,
-                header(to_level, to_slot),
-                |moved, to| slab.set_tag(moved, to),
-            );
-            slab.set_tag(entry, at);
-            occupied[to_level] |= 1 << to_slot;
         };
         match source.take_single() {
             Some(entry) => move_finer(&mut self.slab, &mut self.pool, entry),
