@@ -92,10 +92,10 @@ pub struct TimerWheel<T> {
     pool: Pool,
     /// A coarse slot that a `poll` passed whole, sorted into firing order (`run.rs`).
     run: Run,
-    /// While the run is active, a tick at or below which nothing in the wheel comes before
-    /// the run's timers: a run timer due before it fires next (`poll`'s fast path). The last
-    /// `poll` that looked at the wheel sets it; every placement zeroes it. Cancels, cascades
-    /// and fires only move the wheel's timers later, so it stays a bound until then.
+    /// While the run is active: a run timer due before this tick fires before anything in the
+    /// levels, so `poll` fires it without searching them. The last `poll` that searched the
+    /// levels and fired from the run set it; every placement zeroes it. Cancels, cascades and
+    /// fires only move the levels' timers later, so it stays a lower bound until then.
     run_gate: u64,
     /// The current tick.
     now: u64,
@@ -436,10 +436,32 @@ impl<T> TimerWheel<T> {
         // wheel's in between: skip the search of the levels.
         if let Some(run_next) = self.run.next_deadline() {
             if run_next < self.run_gate && run_next <= now.max(self.now) {
+                debug_assert!(
+                    self.run_gate <= self.levels_gate(),
+                    "run gate {} past the levels' first event",
+                    self.run_gate
+                );
                 return Some(self.pop_run());
             }
         }
         self.poll_wheel(now)
+    }
+
+    /// The tick `run_gate` is a lower bound of, as `poll_wheel` computes it: the first
+    /// level-0 tick plus one (the run wins ties there), else the first coarse slot's start
+    /// (which cascades before a run timer due at its start), else the end of time.
+    fn levels_gate(&self) -> u64 {
+        if self.occupied[0] != 0 {
+            let slot = self.occupied[0].trailing_zeros() as usize;
+            return slot_start(self.now, 0, slot).saturating_add(1);
+        }
+        match (1..LEVELS).find(|&level| self.occupied[level] != 0) {
+            Some(level) => {
+                let slot = self.occupied[level].trailing_zeros() as usize;
+                slot_start(self.now, level, slot)
+            }
+            None => u64::MAX,
+        }
     }
 
     /// `poll`, looking at the wheel's levels as well as the run.
@@ -777,8 +799,8 @@ impl<T> TimerWheel<T> {
         let ahead = prefetcher(slab);
         self.run.start(start, end, |run| {
             run.reserve(source.live as usize);
-            // Each live timer's deadline is in its storage: read a chunk ahead.
-            // On a run's levels, the effective deadline is the one in storage (`deadline_of`).
+            // Each live timer's deadline is in its storage (on a run's levels the effective
+            // deadline is the one asked for: `deadline_of`), prefetched a chunk ahead.
             source.drain(pool, slab, ahead, |slab, _, entry| {
                 if entry != DEAD {
                     slab.retag_with(entry, |timer| run.push(entry, timer.deadline));
