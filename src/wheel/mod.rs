@@ -399,8 +399,7 @@ impl<T> TimerWheel<T> {
             let slot = self.occupied[0].trailing_zeros() as usize;
             return Some(slot_start(self.now, 0, slot));
         }
-        let level = (1..LEVELS).find(|&level| self.occupied[level] != 0)?;
-        let slot_index = self.occupied[level].trailing_zeros() as usize;
+        let (level, slot_index) = self.first_coarse_slot()?;
         let slot = &self.slots[level * SLOTS + slot_index];
         if !slot.stale {
             return Some(slot.earliest);
@@ -455,13 +454,15 @@ impl<T> TimerWheel<T> {
             let slot = self.occupied[0].trailing_zeros() as usize;
             return slot_start(self.now, 0, slot).saturating_add(1);
         }
-        match (1..LEVELS).find(|&level| self.occupied[level] != 0) {
-            Some(level) => {
-                let slot = self.occupied[level].trailing_zeros() as usize;
-                slot_start(self.now, level, slot)
-            }
-            None => u64::MAX,
-        }
+        self.first_coarse_slot()
+            .map_or(u64::MAX, |(level, slot)| slot_start(self.now, level, slot))
+    }
+
+    /// The level and index of the first occupied slot above level 0, if any.
+    #[inline]
+    fn first_coarse_slot(&self) -> Option<(usize, usize)> {
+        let level = (1..LEVELS).find(|&level| self.occupied[level] != 0)?;
+        Some((level, self.occupied[level].trailing_zeros() as usize))
     }
 
     /// `poll`, looking at the wheel's levels as well as the run.
@@ -499,14 +500,13 @@ impl<T> TimerWheel<T> {
                 }
                 return Some(expired);
             }
-            let Some(level) = (1..LEVELS).find(|&level| self.occupied[level] != 0) else {
+            let Some((level, slot_index)) = self.first_coarse_slot() else {
                 if run_next.is_some_and(|run| run <= target) {
                     self.run_gate = u64::MAX;
                     return Some(self.pop_run());
                 }
                 break;
             };
-            let slot_index = self.occupied[level].trailing_zeros() as usize;
             let start = slot_start(self.now, level, slot_index);
             // Before the slot's start, not at it: time must not pass a slot it has not
             // cascaded, and the slot holds nothing due before its start.
@@ -687,10 +687,9 @@ impl<T> TimerWheel<T> {
         if self.occupied[0] != 0 {
             return;
         }
-        let Some(level) = (1..LEVELS).find(|&level| self.occupied[level] != 0) else {
+        let Some((level, slot_index)) = self.first_coarse_slot() else {
             return;
         };
-        let slot_index = self.occupied[level].trailing_zeros() as usize;
         if self.slots[level * SLOTS + slot_index].stale {
             self.refresh_slot(level, slot_index);
         }
