@@ -5,6 +5,7 @@
 //! ```text
 //! cargo bench --bench queues -- --warm-up-time 1 --measurement-time 3
 //! cargo bench --bench queues -- 'timeouts/.*/1000000'
+//! cargo bench --bench queues -- '^budget/'    # the touch budget, docs/benchmarks.md
 //! TIERWHEEL_BENCH_HUGE=1 cargo bench --bench queues -- 'timeouts/.*/10000000'
 //! ```
 
@@ -19,7 +20,7 @@ use tierwheel::TimerWheel;
 #[allow(dead_code)]
 mod workloads;
 
-use workloads::{Connections, Floor, HashWheel, Nexus, Subject, TokioDelayQueue};
+use workloads::{Budget, Connections, Floor, HashWheel, Nexus, Subject, TokioDelayQueue};
 
 const SIZES: [usize; 4] = [1_000, 10_000, 100_000, 1_000_000];
 
@@ -95,6 +96,23 @@ fn timeouts(c: &mut Criterion) {
     group.finish();
 }
 
+/// "timeouts" for the wheel and the lazy heap beside the floor with more and more work per
+/// touch that costs instructions but no misses: what a touch may execute to reach a given
+/// speed (docs/benchmarks.md, "The touch budget").
+fn budget(c: &mut Criterion) {
+    let mut group = group(c, "budget");
+    for n in [10_000, 1_000_000] {
+        connections::<TimerWheel<u64>>(&mut group, n, false);
+        connections::<LazyBinaryHeap<u64>>(&mut group, n, false);
+        connections::<Floor>(&mut group, n, false);
+        connections::<Budget<1>>(&mut group, n, false);
+        connections::<Budget<2>>(&mut group, n, false);
+        connections::<Budget<4>>(&mut group, n, false);
+        connections::<Budget<8>>(&mut group, n, false);
+    }
+    group.finish();
+}
+
 fn reschedule(c: &mut Criterion) {
     let mut group = group(c, "reschedule");
     for n in sizes(false) {
@@ -145,5 +163,5 @@ fn spread(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, insert, timeouts, fire, reschedule, spread);
+criterion_group!(benches, insert, timeouts, fire, reschedule, spread, budget);
 criterion_main!(benches);

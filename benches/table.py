@@ -8,8 +8,9 @@ import os
 import sys
 
 root = sys.argv[1] if len(sys.argv) > 1 else "target/criterion"
-order = ["wheel", "lazy_heap", "indexed_heap", "btree", "nexus_timer", "tokio_delay_queue", "hash_wheel_timer", "floor"]
-for workload in ["timeouts", "fire", "insert", "reschedule", "spread"]:
+order = ["wheel", "lazy_heap", "indexed_heap", "btree", "nexus_timer", "tokio_delay_queue", "hash_wheel_timer", "floor",
+         "floor_work1", "floor_work2", "floor_work4", "floor_work8"]
+for workload in ["timeouts", "fire", "insert", "reschedule", "spread", "budget"]:
     wdir = os.path.join(root, workload)
     if not os.path.isdir(wdir):
         continue

@@ -276,7 +276,7 @@ impl Subject for HashWheel {
 /// Not a timer: a bare slab with no order, whose `advance` fires nothing. In `timeouts` it costs
 /// what no implementation can avoid (the harness, the caller's key, and the storage entry a
 /// cancel frees and the next insert reuses), so it shows how close each scheduler gets to the
-/// floor. Only the criterion `timeouts` group runs it.
+/// floor. Only the criterion `timeouts` and `budget` groups run it.
 pub(crate) struct Floor {
     /// Per entry: generation, next free entry (`u32::MAX` while occupied), value.
     entries: Vec<(u32, u32, u64)>,
@@ -303,14 +303,8 @@ impl Subject for Floor {
         self.entries.push((0, u32::MAX, value));
         (self.entries.len() as u32 - 1, 0)
     }
-    fn cancel(&mut self, (index, generation): (u32, u32)) {
-        let entry = &mut self.entries[index as usize];
-        if entry.0 == generation && entry.1 == u32::MAX {
-            entry.0 += 1;
-            entry.1 = self.free;
-            self.free = index;
-            black_box(entry.2);
-        }
+    fn cancel(&mut self, key: (u32, u32)) {
+        black_box(self.free(key));
     }
     fn reschedule(&mut self, key: (u32, u32), deadline: u64, value: u64) -> (u32, u32) {
         self.cancel(key);
@@ -318,6 +312,81 @@ impl Subject for Floor {
     }
     fn advance(&mut self, _now: u64, _fired: &mut Vec<u64>) {}
 }
+
+impl Floor {
+    /// Frees the entry `key` names, if it is occupied by that generation, and returns its value.
+    fn free(&mut self, (index, generation): (u32, u32)) -> Option<u64> {
+        let entry = &mut self.entries[index as usize];
+        if entry.0 != generation || entry.1 != u32::MAX {
+            return None;
+        }
+        entry.0 += 1;
+        entry.1 = self.free;
+        self.free = index;
+        Some(entry.2)
+    }
+}
+
+/// The floor, plus work on every cancel that needs the freed entry's value but reads and writes
+/// no memory: `ROUNDS` rounds of an add, a rotate and an xor on each of eight independent
+/// lanes. It prices instructions without misses: how fast a touch can be that executes that
+/// many more instructions than the floor, with as much parallelism as a processor can use. The
+/// criterion `budget` group runs it beside the wheel and the lazy heap
+/// (docs/benchmarks.md, "The touch budget").
+pub(crate) struct Budget<const ROUNDS: usize> {
+    floor: Floor,
+    sink: u64,
+}
+
+/// `ROUNDS` rounds of eight-lane work seeded by `seed`, folded into one word.
+fn spend<const ROUNDS: usize>(seed: u64) -> u64 {
+    let mut lanes = [0u64; 8];
+    for (lane, x) in lanes.iter_mut().enumerate() {
+        *x = seed ^ lane as u64;
+    }
+    for _ in 0..ROUNDS {
+        for (lane, x) in lanes.iter_mut().enumerate() {
+            *x = x.wrapping_add(0x9E37_79B9).rotate_left(7) ^ lane as u64;
+        }
+    }
+    lanes.iter().fold(0, |folded, x| folded ^ x)
+}
+
+macro_rules! budget_subject {
+    ($rounds:literal, $name:literal) => {
+        impl Subject for Budget<$rounds> {
+            type Key = (u32, u32);
+            const NAME: &'static str = $name;
+            fn new() -> Self {
+                Budget {
+                    floor: Floor::new(),
+                    sink: 0,
+                }
+            }
+            fn insert(&mut self, deadline: u64, value: u64) -> (u32, u32) {
+                self.floor.insert(deadline, value)
+            }
+            fn cancel(&mut self, key: (u32, u32)) {
+                if let Some(value) = self.floor.free(key) {
+                    // Kept in a field, so the work is not optimized away.
+                    self.sink ^= spend::<$rounds>(value);
+                }
+            }
+            fn reschedule(&mut self, key: (u32, u32), deadline: u64, value: u64) -> (u32, u32) {
+                self.cancel(key);
+                self.insert(deadline, value)
+            }
+            fn advance(&mut self, _now: u64, _fired: &mut Vec<u64>) {
+                black_box(self.sink);
+            }
+        }
+    };
+}
+
+budget_subject!(1, "floor_work1");
+budget_subject!(2, "floor_work2");
+budget_subject!(4, "floor_work4");
+budget_subject!(8, "floor_work8");
 
 /// Jitter for connection `slot` touched at tick `now`: a hash, not a generator call, so the
 /// stream of touches stays the same even if an implementation fired at another tick.
