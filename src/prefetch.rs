@@ -1,12 +1,15 @@
 //! The crate's only `unsafe` code: a hint to the processor to start loading a cache line that
 //! will be read soon.
 //!
-//! The wheel knows which timers it will touch next long before it touches them: a cascade into
-//! level 0 names every timer that is about to fire, and a sweep reads its slot's references
-//! a chunk at a time before it checks their timers. In a wheel larger than the cache, each of
-//! those timers' storage entries is a cache miss. Started early, the misses overlap instead of
-//! stalling one after another: `fire` at 10^6 timers went from 172 to 131 ns per timer with
-//! one prefetch per cascade into level 0 (docs/benchmarks.md).
+//! The wheel knows which timers it will touch next long before it touches them: a run (a coarse
+//! slot sorted for bulk expiry) knows the timers after its head, and a cascade, or a slot
+//! becoming a run, reads its references a chunk at a time before it reads their timers'
+//! deadlines. Each of those timers' storage entries can be a cache miss. Started early, the
+//! misses overlap instead of stalling one after another. Firing from a run prefetches eight
+//! timers ahead at every size; cascades and runs being filled prefetch a chunk ahead once
+//! storage passes 1 MiB (docs/design.md, "Why is there one `unsafe` block?"). The first such
+//! prefetch, at every cascade into level 0, took `fire` at 10^6 timers from 172 to 131 ns per
+//! timer (docs/benchmarks.md).
 //!
 //! A plain load cannot do this in safe code: an unused load still holds its place in the
 //! processor's reorder buffer until the line arrives, so it stalls as much as the real read.

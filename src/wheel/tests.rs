@@ -382,8 +382,8 @@ fn the_front_slot_cache_stays_live_under_random_cancels_and_polls() {
 #[test]
 fn large_wheels_prefetch_and_still_match_the_model() {
     // Storage past `PREFETCH_ABOVE_BYTES`, then the `timeouts` pattern: random cancels and
-    // inserts leave tombstones, so sweeps and cascades check liveness with prefetching, and
-    // cascades into level 0 prefetch what is about to fire.
+    // inserts leave tombstones, cascades prefetch each timer's storage a chunk ahead, and the
+    // final `advance` fills runs the same way (firing from a run prefetches at every size).
     let n = 2 * PREFETCH_ABOVE_BYTES / crate::slab::entry_bytes::<Timer<u32>>() + 1;
     let mut wheel = TimerWheel::new();
     let mut model = Model::default();
