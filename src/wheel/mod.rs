@@ -488,7 +488,7 @@ impl<T> TimerWheel<T> {
                     }
                     // Nothing in the wheel is due before `tick`.
                     self.run_gate = tick.saturating_add(1);
-                    return Some(self.pop_run());
+                    return Some(self.pop_run_after(cascaded));
                 }
                 if tick > target {
                     break;
@@ -503,7 +503,7 @@ impl<T> TimerWheel<T> {
             let Some((level, slot_index)) = self.first_coarse_slot() else {
                 if run_next.is_some_and(|run| run <= target) {
                     self.run_gate = u64::MAX;
-                    return Some(self.pop_run());
+                    return Some(self.pop_run_after(cascaded));
                 }
                 break;
             };
@@ -516,7 +516,7 @@ impl<T> TimerWheel<T> {
                 }
                 // Every occupied slot starts at or after `start`.
                 self.run_gate = start;
-                return Some(self.pop_run());
+                return Some(self.pop_run_after(cascaded));
             }
             if start > target {
                 break;
@@ -789,6 +789,16 @@ impl<T> TimerWheel<T> {
         self.expire(entry)
     }
 
+    /// `pop_run` for `poll_wheel`, which may have cascaded a slot or made one the run before
+    /// it got to the run's head: the slot that became the first may be stale, and
+    /// `next_deadline` reads its cached earliest (see the end of `poll_wheel`).
+    fn pop_run_after(&mut self, cascaded: bool) -> Expired<T> {
+        if cascaded && self.occupied[0] == 0 {
+            self.refresh_front();
+        }
+        self.pop_run()
+    }
+
     /// Turns the slot `slot_index` of `level`, which time has just reached and the current
     /// poll passes whole (its last tick is `end`), into the run.
     fn start_run(&mut self, level: usize, slot_index: usize, end: u64) {
@@ -900,6 +910,14 @@ impl<T> TimerWheel<T> {
         assert_eq!(live, self.run.live, "live count of the run");
         total += live;
         assert_eq!(total, self.slab.len(), "timers without a reference");
+        // `next_deadline` reads the first coarse slot's cached earliest when level 0 is empty:
+        // it must be exact there, or `next_deadline` walks the slot (O(slot), not O(levels)).
+        if let (0, Some((level, slot_index))) = (self.occupied[0], self.first_coarse_slot()) {
+            assert!(
+                !self.slots[level * SLOTS + slot_index].stale,
+                "the first occupied slot, {slot_index} of level {level}, is stale"
+            );
+        }
     }
 }
 

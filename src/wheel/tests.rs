@@ -380,6 +380,28 @@ fn the_front_slot_cache_stays_live_under_random_cancels_and_polls() {
 }
 
 #[test]
+fn a_stale_slot_that_becomes_the_first_as_a_run_starts_is_refreshed() {
+    // A cancel leaves a coarse slot stale while another slot is the first. Then a poll passes
+    // that first slot whole, makes it the run and fires from the run at once: the stale slot is
+    // now the first, and `next_deadline` must find an exact cache there, not walk the slot on
+    // every call (it did, until the eighth session).
+    let mut wheel = TimerWheel::new();
+    wheel.insert_at(100, 0u64);
+    wheel.insert_at(101, 1);
+    let keys: Vec<_> = (0..1_000u64)
+        .map(|i| wheel.insert_at(8_192 + i, i))
+        .collect();
+    wheel.cancel(keys[0]);
+    // One timer of the advance only: the rest stays pending.
+    assert_eq!(wheel.advance(200).next().map(|e| e.deadline), Some(100));
+    assert!(front_cache_is_live(&wheel), "after the run's first timer");
+    let rest: Vec<_> = wheel.advance(200).map(|e| e.deadline).collect();
+    assert_eq!(rest, [101]);
+    assert!(front_cache_is_live(&wheel), "after the run");
+    assert_eq!(wheel.next_deadline(), Some(8_193));
+}
+
+#[test]
 fn large_wheels_prefetch_and_still_match_the_model() {
     // Storage past `PREFETCH_ABOVE_BYTES`, then the `timeouts` pattern: random cancels and
     // inserts leave tombstones, cascades prefetch each timer's storage a chunk ahead, and the
