@@ -17,6 +17,7 @@ use crate::segvec::{Blank, SegVec};
 /// across [`reschedule`](crate::TimerWheel::reschedule); once the timer fires or is cancelled
 /// the key is stale forever: every operation on it does nothing and returns `None` or `false`,
 /// even after the timer's storage is reused. `Option<TimerKey>` is the same size as `TimerKey`.
+/// A key does not record which wheel made it: use it only with that wheel.
 ///
 /// ```
 /// use tierwheel::TimerWheel;

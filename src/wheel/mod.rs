@@ -63,8 +63,16 @@ const RUN_LEVELS: std::ops::RangeInclusive<usize> = 1..=5;
 /// A hierarchical hashed timing wheel: timers keyed by [`TimerKey`], due at `u64` ticks.
 ///
 /// Insert, cancel and reschedule are O(1), independent of the number of pending timers and of
-/// the delay. Any deadline up to `u64::MAX` is accepted and fires at exactly its tick. Timers
-/// fire by effective deadline (`max(deadline, now())` at insertion), then first in, first out.
+/// the delay; cancel and reschedule amortized, with one exception, below. Any deadline up to
+/// `u64::MAX` is accepted and fires at exactly its tick. Timers fire by effective deadline
+/// (`max(deadline, now())` at insertion), then first in, first out.
+///
+/// The exception keeps [`next_deadline`](Self::next_deadline) exact and O(levels): a cancel or
+/// reschedule of the earliest timer of the first occupied coarse slot, when that slot's
+/// deadlines did not arrive in increasing order, walks the slot to find its new earliest. A
+/// cancel at random hits that timer with probability one in the slot's size, so this is O(1)
+/// expected; a caller that cancels exactly that timer again and again pays O(slot) each time
+/// (docs/design.md, "How is `next_deadline` exact?").
 ///
 /// ```
 /// use tierwheel::TimerWheel;
@@ -315,8 +323,9 @@ impl<T> TimerWheel<T> {
 
     /// Cancels a pending timer and returns its value.
     ///
-    /// Returns `None`, and does nothing, if the timer has fired or been cancelled, or the key
-    /// is not from this wheel.
+    /// Returns `None`, and does nothing, if the timer has fired or been cancelled. A key is
+    /// not tied to the wheel that made it: used on another wheel, it may name a timer there
+    /// (or nothing), so keep each key with its wheel.
     ///
     /// ```
     /// let mut wheel = tierwheel::TimerWheel::new();
