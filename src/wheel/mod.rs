@@ -477,8 +477,7 @@ impl<T> TimerWheel<T> {
     /// `poll`, looking at the wheel's levels as well as the run.
     fn poll_wheel(&mut self, now: u64) -> Option<Expired<T>> {
         let target = now.max(self.now);
-        let mut cascaded = false;
-        loop {
+        let expired = loop {
             // The run's next timer goes before any wheel timer due at the same tick: it was
             // placed before the run began, they after (see `run.rs`).
             let run_next = self.run.next_deadline();
@@ -493,42 +492,38 @@ impl<T> TimerWheel<T> {
                 );
                 if run_first(tick) {
                     if run_next > Some(target) {
-                        break;
+                        break None;
                     }
                     // Nothing in the wheel is due before `tick`.
                     self.run_gate = tick.saturating_add(1);
-                    return Some(self.pop_run_after(cascaded));
+                    break Some(self.pop_run());
                 }
                 if tick > target {
-                    break;
+                    break None;
                 }
                 self.now = tick;
-                let expired = self.pop(slot);
-                if self.occupied[0] == 0 {
-                    self.refresh_front();
-                }
-                return Some(expired);
+                break Some(self.pop(slot));
             }
             let Some((level, slot_index)) = self.first_coarse_slot() else {
                 if run_next.is_some_and(|run| run <= target) {
                     self.run_gate = u64::MAX;
-                    return Some(self.pop_run_after(cascaded));
+                    break Some(self.pop_run());
                 }
-                break;
+                break None;
             };
             let start = slot_start(self.now, level, slot_index);
             // Before the slot's start, not at it: time must not pass a slot it has not
             // cascaded, and the slot holds nothing due before its start.
             if run_next.is_some_and(|run| run < start) {
                 if run_next > Some(target) {
-                    break;
+                    break None;
                 }
                 // Every occupied slot starts at or after `start`.
                 self.run_gate = start;
-                return Some(self.pop_run_after(cascaded));
+                break Some(self.pop_run());
             }
             if start > target {
-                break;
+                break None;
             }
             let slot = &self.slots[level * SLOTS + slot_index];
             // A slot whose one live timer is its cached earliest holds just that timer (and
@@ -541,11 +536,7 @@ impl<T> TimerWheel<T> {
                 let entry = slot.earliest_entry;
                 self.slots[level * SLOTS + slot_index].clear(&mut self.pool);
                 self.occupied[level] &= !(1 << slot_index);
-                let expired = self.expire(entry);
-                if self.occupied[0] == 0 {
-                    self.refresh_front();
-                }
-                return Some(expired);
+                break Some(self.expire(entry));
             }
             // Time reaches the slot: its timers move to finer levels before anything else
             // can be placed behind them there; or, if this poll passes the whole slot, into a
@@ -561,15 +552,15 @@ impl<T> TimerWheel<T> {
             } else {
                 self.cascade(level, slot_index);
             }
-            cascaded = true;
+        };
+        if expired.is_none() {
+            self.now = target;
         }
-        self.now = target;
-        // A cascade may have made a slot the first that was stale while it was not; the
-        // first slot before it was kept exact.
-        if cascaded && self.occupied[0] == 0 {
-            self.refresh_front();
-        }
-        None
+        // A fire, a cascade or a slot made the run may have made another slot the first, and
+        // one that a cancel left stale while it was not the first: refresh it, so that
+        // `next_deadline` reads an exact cache. (The first slot before was kept exact.)
+        self.refresh_front();
+        expired
     }
 
     /// Every timer due at or before tick `now`, in firing order, as a lazy iterator of
@@ -796,16 +787,6 @@ impl<T> TimerWheel<T> {
         );
         self.now = deadline;
         self.expire(entry)
-    }
-
-    /// `pop_run` for `poll_wheel`, which may have cascaded a slot or made one the run before
-    /// it got to the run's head: the slot that became the first may be stale, and
-    /// `next_deadline` reads its cached earliest (see the end of `poll_wheel`).
-    fn pop_run_after(&mut self, cascaded: bool) -> Expired<T> {
-        if cascaded && self.occupied[0] == 0 {
-            self.refresh_front();
-        }
-        self.pop_run()
     }
 
     /// Turns the slot `slot_index` of `level`, which time has just reached and the current

@@ -331,10 +331,10 @@ fn front_cache_is_live<T>(wheel: &TimerWheel<T>) -> bool {
     if wheel.occupied[0] != 0 {
         return true;
     }
-    let Some(level) = (1..LEVELS).find(|&level| wheel.occupied[level] != 0) else {
+    let Some((level, slot_index)) = wheel.first_coarse_slot() else {
         return true;
     };
-    let slot = &wheel.slots[level * SLOTS + wheel.occupied[level].trailing_zeros() as usize];
+    let slot = &wheel.slots[level * SLOTS + slot_index];
     !slot.stale && slot.holds_earliest(&wheel.pool)
 }
 
