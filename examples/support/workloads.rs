@@ -352,41 +352,39 @@ fn spend<const ROUNDS: usize>(seed: u64) -> u64 {
     lanes.iter().fold(0, |folded, x| folded ^ x)
 }
 
-macro_rules! budget_subject {
-    ($rounds:literal, $name:literal) => {
-        impl Subject for Budget<$rounds> {
-            type Key = (u32, u32);
-            const NAME: &'static str = $name;
-            fn new() -> Self {
-                Budget {
-                    floor: Floor::new(),
-                    sink: 0,
-                }
-            }
-            fn insert(&mut self, deadline: u64, value: u64) -> (u32, u32) {
-                self.floor.insert(deadline, value)
-            }
-            fn cancel(&mut self, key: (u32, u32)) {
-                if let Some(value) = self.floor.free(key) {
-                    // Kept in a field, so the work is not optimized away.
-                    self.sink ^= spend::<$rounds>(value);
-                }
-            }
-            fn reschedule(&mut self, key: (u32, u32), deadline: u64, value: u64) -> (u32, u32) {
-                self.cancel(key);
-                self.insert(deadline, value)
-            }
-            fn advance(&mut self, _now: u64, _fired: &mut Vec<u64>) {
-                black_box(self.sink);
-            }
-        }
+impl<const ROUNDS: usize> Subject for Budget<ROUNDS> {
+    type Key = (u32, u32);
+    /// The criterion `budget` group runs 1, 2, 4 and 8 rounds.
+    const NAME: &'static str = match ROUNDS {
+        1 => "floor_work1",
+        2 => "floor_work2",
+        4 => "floor_work4",
+        8 => "floor_work8",
+        _ => "floor_work",
     };
+    fn new() -> Self {
+        Budget {
+            floor: Floor::new(),
+            sink: 0,
+        }
+    }
+    fn insert(&mut self, deadline: u64, value: u64) -> (u32, u32) {
+        self.floor.insert(deadline, value)
+    }
+    fn cancel(&mut self, key: (u32, u32)) {
+        if let Some(value) = self.floor.free(key) {
+            // Kept in a field, so the work is not optimized away.
+            self.sink ^= spend::<ROUNDS>(value);
+        }
+    }
+    fn reschedule(&mut self, key: (u32, u32), deadline: u64, value: u64) -> (u32, u32) {
+        self.cancel(key);
+        self.insert(deadline, value)
+    }
+    fn advance(&mut self, _now: u64, _fired: &mut Vec<u64>) {
+        black_box(self.sink);
+    }
 }
-
-budget_subject!(1, "floor_work1");
-budget_subject!(2, "floor_work2");
-budget_subject!(4, "floor_work4");
-budget_subject!(8, "floor_work8");
 
 /// Jitter for connection `slot` touched at tick `now`: a hash, not a generator call, so the
 /// stream of touches stays the same even if an implementation fired at another tick.
