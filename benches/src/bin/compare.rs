@@ -8,10 +8,10 @@
 //! ordering does less work, and the column says so.
 //!
 //! ```text
-//! cargo run --release --example compare                       # timeouts, N = 10^3 .. 10^6
-//! cargo run --release --example compare -- --max-n 10000      # a quick smoke run
-//! cargo run --release --example compare -- --workload fire --duration 2 --plot fire.svg
-//! cargo run --release --example compare -- --n 10000000       # 10^7, takes a while
+//! cargo run --release -p tierwheel-bench --bin compare                       # timeouts, N = 10^3 .. 10^6
+//! cargo run --release -p tierwheel-bench --bin compare -- --max-n 10000      # a quick smoke run
+//! cargo run --release -p tierwheel-bench --bin compare -- --workload fire --duration 2 --plot fire.svg
+//! cargo run --release -p tierwheel-bench --bin compare -- --n 10000000       # 10^7, takes a while
 //! ```
 
 use std::time::{Duration, Instant};
@@ -22,14 +22,8 @@ use plotters::prelude::*;
 use tierwheel::baseline::{BTreeQueue, IndexedHeap, LazyBinaryHeap};
 use tierwheel::TimerWheel;
 
-#[allow(dead_code)]
-mod support {
-    pub(crate) mod workloads;
-}
-use support::workloads::{self, Connections, HashWheel, Nexus, Subject, TokioDelayQueue};
-
-#[path = "support/counting_alloc.rs"]
-mod counting_alloc;
+use tierwheel_bench::counting_alloc;
+use tierwheel_bench::workloads::{self, Connections, HashWheel, Nexus, Subject, TokioDelayQueue};
 
 #[global_allocator]
 static ALLOCATOR: counting_alloc::CountingAlloc = counting_alloc::CountingAlloc;

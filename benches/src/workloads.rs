@@ -1,4 +1,4 @@
-//! The workloads shared by `benches/queues.rs` and `examples/compare.rs`, and one adapter per
+//! The workloads shared by the criterion suites (`benches/benches/`) and the comparison programs (`benches/src/bin/`), and one adapter per
 //! implementation (the wheel, the baselines, and the crates.io peers, each driven through its
 //! own API). Every implementation gets the same operation stream from the same seed and the
 //! same per-step bookkeeping (an `Option<Key>` per connection, the same generator calls).
@@ -10,21 +10,21 @@ use tierwheel::baseline::{BTreeQueue, IndexedHeap, LazyBinaryHeap, SplitMix64};
 use tierwheel::{TimerQueue, TimerWheel};
 
 /// "timeouts"/"reschedule": a timer is due this many ticks after its last touch...
-pub(crate) const TIMEOUT: u64 = 30_000;
+pub const TIMEOUT: u64 = 30_000;
 /// ...plus up to this much jitter (25%).
-pub(crate) const JITTER: u64 = TIMEOUT / 4;
+pub const JITTER: u64 = TIMEOUT / 4;
 /// "timeouts"/"reschedule": time moves one tick every this many steps.
-pub(crate) const STEPS_PER_TICK: u64 = 64;
+pub const STEPS_PER_TICK: u64 = 64;
 /// "fire"/"insert": deadlines are uniform below this.
-pub(crate) const FIRE_RANGE: u64 = 1 << 20;
+pub const FIRE_RANGE: u64 = 1 << 20;
 /// "spread": deadlines are uniform below this.
-pub(crate) const SPREAD_RANGE: u64 = 1 << 60;
+pub const SPREAD_RANGE: u64 = 1 << 60;
 /// Every stream starts from this seed.
-pub(crate) const SEED: u64 = 0x7133_5EED;
+pub const SEED: u64 = 0x7133_5EED;
 
 /// One scheduler as the workloads drive it. Keys are consumed by value, because some peers'
 /// handles must be.
-pub(crate) trait Subject {
+pub trait Subject {
     /// What names a pending timer.
     type Key;
     /// Name in reports and bench ids.
@@ -77,7 +77,7 @@ queue_subject!(BTreeQueue<u64>, "btree");
 
 /// `nexus-timer`'s wheel at its default geometry (1 ms ticks): handles are consumed by
 /// `cancel`, `reschedule` or (after firing) `free`, and `poll_and_rebalance` collects.
-pub(crate) struct Nexus {
+pub struct Nexus {
     wheel: nexus_timer::Wheel<u64>,
     epoch: Instant,
 }
@@ -124,7 +124,7 @@ static TOKIO: std::sync::OnceLock<tokio::runtime::Runtime> = std::sync::OnceLock
 /// `tokio-util`'s `DelayQueue` (1 ms resolution) on a current-thread runtime with tokio's
 /// paused clock: time moves by `tokio::time::advance`, expired entries come from
 /// `poll_expired` until it returns `Pending`.
-pub(crate) struct TokioDelayQueue {
+pub struct TokioDelayQueue {
     queue: tokio_util::time::DelayQueue<u64>,
     start: tokio::time::Instant,
     now: u64,
@@ -185,7 +185,7 @@ impl Subject for TokioDelayQueue {
 /// An entry of `hierarchical_hash_wheel_timer`'s cancellable wheel: a unique id (the key),
 /// the value and the delay it was inserted with.
 #[derive(Debug)]
-pub(crate) struct HashWheelEntry {
+pub struct HashWheelEntry {
     id: u64,
     value: u64,
     delay: Duration,
@@ -207,7 +207,7 @@ impl hierarchical_hash_wheel_timer::wheels::cancellable::CancellableTimerEntry f
 /// `hierarchical_hash_wheel_timer`'s cancellable quad wheel (1 ms units): insert by delay,
 /// cancel by id, `tick` one unit at a time, `skip` what `can_skip` allows. It has no
 /// reschedule: cancel and insert with a fresh id.
-pub(crate) struct HashWheel {
+pub struct HashWheel {
     wheel:
         hierarchical_hash_wheel_timer::wheels::cancellable::QuadWheelWithOverflow<HashWheelEntry>,
     now: u64,
@@ -277,7 +277,7 @@ impl Subject for HashWheel {
 /// what no implementation can avoid (the harness, the caller's key, and the storage entry a
 /// cancel frees and the next insert reuses), so it shows how close each scheduler gets to the
 /// floor. Only the criterion `timeouts` and `budget` groups run it.
-pub(crate) struct Floor {
+pub struct Floor {
     /// Per entry: generation, next free entry (`u32::MAX` while occupied), value.
     entries: Vec<(u32, u32, u64)>,
     free: u32,
@@ -333,7 +333,7 @@ impl Floor {
 /// many more instructions than the floor, with as much parallelism as a processor can use. The
 /// criterion `budget` group runs it beside the wheel and the lazy heap
 /// (docs/benchmarks.md, "The touch budget").
-pub(crate) struct Budget<const ROUNDS: usize> {
+pub struct Budget<const ROUNDS: usize> {
     floor: Floor,
     sink: u64,
 }
@@ -398,7 +398,7 @@ fn jitter(slot: u64, now: u64) -> u64 {
 /// `TIMEOUT + jitter` ticks after its last touch. Each step touches a random connection (cancel
 /// and insert, or reschedule); every `STEPS_PER_TICK` steps time moves one tick, and each timer
 /// that fires is replaced by a new one for its connection.
-pub(crate) struct Connections<S: Subject> {
+pub struct Connections<S: Subject> {
     subject: S,
     keys: Vec<Option<S::Key>>,
     rng: SplitMix64,
@@ -407,13 +407,13 @@ pub(crate) struct Connections<S: Subject> {
     fired: Vec<u64>,
     reschedule: bool,
     /// Timers fired so far.
-    pub(crate) fired_total: u64,
+    pub fired_total: u64,
 }
 
 impl<S: Subject> Connections<S> {
     /// `n` connections touched at random times in the last timeout, so the first steps already
     /// look like the steady state.
-    pub(crate) fn new(n: usize, reschedule: bool) -> Self {
+    pub fn new(n: usize, reschedule: bool) -> Self {
         let mut rng = SplitMix64::new(SEED);
         let mut subject = S::new();
         let mut keys = Vec::with_capacity(n);
@@ -434,12 +434,12 @@ impl<S: Subject> Connections<S> {
     }
 
     /// Bytes the caller's keys take (not the scheduler's).
-    pub(crate) fn key_bytes(&self) -> usize {
+    pub fn key_bytes(&self) -> usize {
         self.keys.capacity() * std::mem::size_of::<Option<S::Key>>()
     }
 
     /// Runs `steps` touches.
-    pub(crate) fn run(&mut self, steps: u64) {
+    pub fn run(&mut self, steps: u64) {
         let n = self.keys.len() as u64;
         for _ in 0..steps {
             let slot = self.rng.below(n);
@@ -455,7 +455,7 @@ impl<S: Subject> Connections<S> {
             };
             self.keys[slot as usize] = Some(key);
             self.steps += 1;
-            if self.steps % STEPS_PER_TICK == 0 {
+            if self.steps.is_multiple_of(STEPS_PER_TICK) {
                 self.now += 1;
                 let mut fired = std::mem::take(&mut self.fired);
                 self.subject.advance(self.now, &mut fired);
@@ -474,7 +474,7 @@ impl<S: Subject> Connections<S> {
     }
 
     /// Cancels every timer (some peers insist their handles are consumed).
-    pub(crate) fn finish(mut self) {
+    pub fn finish(mut self) {
         for key in self.keys.drain(..).flatten() {
             self.subject.cancel(key);
         }
@@ -482,14 +482,14 @@ impl<S: Subject> Connections<S> {
 }
 
 /// `n` deadlines below `range`, the same for every implementation.
-pub(crate) fn deadlines(n: usize, range: u64) -> Vec<u64> {
+pub fn deadlines(n: usize, range: u64) -> Vec<u64> {
     let mut rng = SplitMix64::new(SEED);
     (0..n).map(|_| rng.below(range)).collect()
 }
 
 /// "insert": inserts a timer at each deadline into an empty scheduler. Returns the time the
 /// inserts took (building the scheduler and tearing it down are not timed).
-pub(crate) fn insert<S: Subject>(deadlines: &[u64]) -> Duration {
+pub fn insert<S: Subject>(deadlines: &[u64]) -> Duration {
     let mut subject = S::new();
     let mut keys = Vec::with_capacity(deadlines.len());
     let start = Instant::now();
@@ -506,7 +506,7 @@ pub(crate) fn insert<S: Subject>(deadlines: &[u64]) -> Duration {
 /// "fire" and "spread", untimed: how many adjacent pairs of the fired sequence are out of
 /// firing order (by deadline, then insertion). 0 for an implementation that fires in order;
 /// about half the pairs for one whose bulk poll hands out due timers level by level.
-pub(crate) fn fire_inversions<S: Subject>(deadlines: &[u64], end: u64) -> usize {
+pub fn fire_inversions<S: Subject>(deadlines: &[u64], end: u64) -> usize {
     let mut subject = S::new();
     let mut keys = Vec::with_capacity(deadlines.len());
     let mut fired = Vec::with_capacity(deadlines.len());
@@ -521,7 +521,7 @@ pub(crate) fn fire_inversions<S: Subject>(deadlines: &[u64], end: u64) -> usize 
 /// "fire" and "spread": inserts a timer at each deadline, then advances to `end` in one call,
 /// collecting every timer. Returns the time for all of it (building the scheduler is not
 /// timed).
-pub(crate) fn fire<S: Subject>(deadlines: &[u64], end: u64) -> Duration {
+pub fn fire<S: Subject>(deadlines: &[u64], end: u64) -> Duration {
     let mut subject = S::new();
     let mut keys = Vec::with_capacity(deadlines.len());
     let mut fired = Vec::with_capacity(deadlines.len());

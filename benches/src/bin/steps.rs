@@ -3,11 +3,11 @@
 //! per-step instruction count, with building and tearing down the table cancelled out.
 //!
 //! ```text
-//! cargo build --release --example steps
+//! cargo build --release -p tierwheel-bench --bin steps
 //! # implementation, N, steps
-//! target/release/examples/steps wheel 10000 1000000
+//! target/release/steps wheel 10000 1000000
 //! valgrind --tool=callgrind --callgrind-out-file=/dev/null \
-//!     target/release/examples/steps floor_work2 10000 3000000
+//!     target/release/steps floor_work2 10000 3000000
 //! ```
 //!
 //! Implementations: `wheel`, `lazy_heap`, `indexed_heap`, `btree`, `floor` and
@@ -21,11 +21,7 @@ use std::time::Instant;
 use tierwheel::baseline::{BTreeQueue, IndexedHeap, LazyBinaryHeap};
 use tierwheel::TimerWheel;
 
-#[allow(dead_code)]
-mod support {
-    pub(crate) mod workloads;
-}
-use support::workloads::{Budget, Connections, Floor, Subject};
+use tierwheel_bench::workloads::{Budget, Connections, Floor, Subject};
 
 /// Builds `n` connections, runs `steps` touches and prints ns per step.
 fn run<S: Subject>(n: usize, steps: u64) {

@@ -16,11 +16,9 @@ use criterion::{measurement::WallTime, BenchmarkId, SamplingMode};
 use tierwheel::baseline::{BTreeQueue, IndexedHeap, LazyBinaryHeap};
 use tierwheel::TimerWheel;
 
-#[path = "../examples/support/workloads.rs"]
-#[allow(dead_code)]
-mod workloads;
-
-use workloads::{Budget, Connections, Floor, HashWheel, Nexus, Subject, TokioDelayQueue};
+use tierwheel_bench::workloads::{
+    self, Budget, Connections, Floor, HashWheel, Nexus, Subject, TokioDelayQueue,
+};
 
 const SIZES: [usize; 4] = [1_000, 10_000, 100_000, 1_000_000];
 
