@@ -17,7 +17,7 @@ use tierwheel::baseline::{BTreeQueue, IndexedHeap, LazyBinaryHeap};
 use tierwheel::TimerWheel;
 
 use tierwheel_bench::workloads::{
-    self, Budget, Connections, Floor, HashWheel, Nexus, Subject, TokioDelayQueue,
+    self, Budget, Connections, Floor, HashWheel, Nexus, Subject, TokioDelayQueue, Touch,
 };
 
 const SIZES: [usize; 4] = [1_000, 10_000, 100_000, 1_000_000];
@@ -38,9 +38,9 @@ fn group<'a>(c: &'a mut Criterion, name: &str) -> BenchmarkGroup<'a, WallTime> {
 }
 
 /// Per-step cost of a long-running connection table; the table is built once, outside timing.
-fn connections<S: Subject>(group: &mut BenchmarkGroup<'_, WallTime>, n: usize, reschedule: bool) {
+fn connections<S: Subject>(group: &mut BenchmarkGroup<'_, WallTime>, n: usize, touch: Touch) {
     group.bench_with_input(BenchmarkId::new(S::NAME, n), &n, |b, &n| {
-        let mut table = Connections::<S>::new(n, reschedule);
+        let mut table = Connections::<S>::new(n, touch);
         b.iter_custom(|steps| {
             let start = std::time::Instant::now();
             table.run(steps);
@@ -87,9 +87,9 @@ macro_rules! for_each_subject {
 fn timeouts(c: &mut Criterion) {
     let mut group = group(c, "timeouts");
     for n in sizes(true) {
-        for_each_subject!(connections, &mut group, n, false);
+        for_each_subject!(connections, &mut group, n, Touch::CancelInsert);
         // The cost of the harness and of the two misses no implementation avoids.
-        connections::<Floor>(&mut group, n, false);
+        connections::<Floor>(&mut group, n, Touch::CancelInsert);
     }
     group.finish();
 }
@@ -100,13 +100,13 @@ fn timeouts(c: &mut Criterion) {
 fn budget(c: &mut Criterion) {
     let mut group = group(c, "budget");
     for n in [10_000, 1_000_000] {
-        connections::<TimerWheel<u64>>(&mut group, n, false);
-        connections::<LazyBinaryHeap<u64>>(&mut group, n, false);
-        connections::<Floor>(&mut group, n, false);
-        connections::<Budget<1>>(&mut group, n, false);
-        connections::<Budget<2>>(&mut group, n, false);
-        connections::<Budget<4>>(&mut group, n, false);
-        connections::<Budget<8>>(&mut group, n, false);
+        connections::<TimerWheel<u64>>(&mut group, n, Touch::CancelInsert);
+        connections::<LazyBinaryHeap<u64>>(&mut group, n, Touch::CancelInsert);
+        connections::<Floor>(&mut group, n, Touch::CancelInsert);
+        connections::<Budget<1>>(&mut group, n, Touch::CancelInsert);
+        connections::<Budget<2>>(&mut group, n, Touch::CancelInsert);
+        connections::<Budget<4>>(&mut group, n, Touch::CancelInsert);
+        connections::<Budget<8>>(&mut group, n, Touch::CancelInsert);
     }
     group.finish();
 }
@@ -114,7 +114,16 @@ fn budget(c: &mut Criterion) {
 fn reschedule(c: &mut Criterion) {
     let mut group = group(c, "reschedule");
     for n in sizes(false) {
-        for_each_subject!(connections, &mut group, n, true);
+        for_each_subject!(connections, &mut group, n, Touch::Reschedule);
+    }
+    group.finish();
+}
+
+/// "reschedule" with each connection's jitter fixed: every touch moves a deadline later.
+fn idle(c: &mut Criterion) {
+    let mut group = group(c, "idle");
+    for n in sizes(false) {
+        for_each_subject!(connections, &mut group, n, Touch::Idle);
     }
     group.finish();
 }
@@ -161,5 +170,5 @@ fn spread(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, insert, timeouts, fire, reschedule, spread, budget);
+criterion_group!(benches, insert, timeouts, fire, reschedule, idle, spread, budget);
 criterion_main!(benches);

@@ -394,10 +394,23 @@ fn jitter(slot: u64, now: u64) -> u64 {
     (z ^ (z >> 29)) % (JITTER + 1)
 }
 
-/// "timeouts" and "reschedule": `n` connections, each with an idle timer due
-/// `TIMEOUT + jitter` ticks after its last touch. Each step touches a random connection (cancel
-/// and insert, or reschedule); every `STEPS_PER_TICK` steps time moves one tick, and each timer
-/// that fires is replaced by a new one for its connection.
+/// How a step of the connection table touches a connection's timer.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub enum Touch {
+    /// "timeouts": cancel the timer and insert a new one, with a fresh jitter.
+    CancelInsert,
+    /// "reschedule": reschedule the timer, with a fresh jitter, so that at small N about half
+    /// of the touches move a deadline earlier.
+    Reschedule,
+    /// "idle": reschedule the timer; each connection's jitter is fixed, so every touch moves
+    /// its deadline later, as traffic on an idle timeout does.
+    Idle,
+}
+
+/// "timeouts", "reschedule" and "idle": `n` connections, each with an idle timer due
+/// `TIMEOUT + jitter` ticks after its last touch. Each step touches a random connection (see
+/// [`Touch`]); every `STEPS_PER_TICK` steps time moves one tick, and each timer that fires is
+/// replaced by a new one for its connection.
 pub struct Connections<S: Subject> {
     subject: S,
     keys: Vec<Option<S::Key>>,
@@ -405,7 +418,7 @@ pub struct Connections<S: Subject> {
     now: u64,
     steps: u64,
     fired: Vec<u64>,
-    reschedule: bool,
+    touch: Touch,
     /// Timers fired so far.
     pub fired_total: u64,
 }
@@ -413,7 +426,7 @@ pub struct Connections<S: Subject> {
 impl<S: Subject> Connections<S> {
     /// `n` connections touched at random times in the last timeout, so the first steps already
     /// look like the steady state.
-    pub fn new(n: usize, reschedule: bool) -> Self {
+    pub fn new(n: usize, touch: Touch) -> Self {
         let mut rng = SplitMix64::new(SEED);
         let mut subject = S::new();
         let mut keys = Vec::with_capacity(n);
@@ -428,8 +441,17 @@ impl<S: Subject> Connections<S> {
             now: 0,
             steps: 0,
             fired: Vec::new(),
-            reschedule,
+            touch,
             fired_total: 0,
+        }
+    }
+
+    /// The jitter of connection `slot` touched now: fixed per connection for `Touch::Idle`,
+    /// fresh on every touch otherwise.
+    fn jitter(&self, slot: u64) -> u64 {
+        match self.touch {
+            Touch::Idle => jitter(slot, 0),
+            Touch::CancelInsert | Touch::Reschedule => jitter(slot, self.now),
         }
     }
 
@@ -443,15 +465,16 @@ impl<S: Subject> Connections<S> {
         let n = self.keys.len() as u64;
         for _ in 0..steps {
             let slot = self.rng.below(n);
-            let deadline = self.now + TIMEOUT + jitter(slot, self.now);
+            let deadline = self.now + TIMEOUT + self.jitter(slot);
             let key = self.keys[slot as usize]
                 .take()
                 .expect("connection has a timer");
-            let key = if self.reschedule {
-                self.subject.reschedule(key, deadline, slot)
-            } else {
-                self.subject.cancel(key);
-                self.subject.insert(deadline, slot)
+            let key = match self.touch {
+                Touch::Reschedule | Touch::Idle => self.subject.reschedule(key, deadline, slot),
+                Touch::CancelInsert => {
+                    self.subject.cancel(key);
+                    self.subject.insert(deadline, slot)
+                }
             };
             self.keys[slot as usize] = Some(key);
             self.steps += 1;
@@ -465,7 +488,7 @@ impl<S: Subject> Connections<S> {
                         .take()
                         .expect("fired timer had a key");
                     self.subject.release(old);
-                    let deadline = self.now + TIMEOUT + jitter(slot, self.now);
+                    let deadline = self.now + TIMEOUT + self.jitter(slot);
                     self.keys[slot as usize] = Some(self.subject.insert(deadline, slot));
                 }
                 self.fired = fired;

@@ -23,7 +23,9 @@ use tierwheel::baseline::{BTreeQueue, IndexedHeap, LazyBinaryHeap};
 use tierwheel::TimerWheel;
 
 use tierwheel_bench::counting_alloc;
-use tierwheel_bench::workloads::{self, Connections, HashWheel, Nexus, Subject, TokioDelayQueue};
+use tierwheel_bench::workloads::{
+    self, Connections, HashWheel, Nexus, Subject, TokioDelayQueue, Touch,
+};
 
 #[global_allocator]
 static ALLOCATOR: counting_alloc::CountingAlloc = counting_alloc::CountingAlloc;
@@ -37,8 +39,10 @@ fn live_bytes() -> isize {
 enum Workload {
     /// Idle timeouts: touch (cancel + insert) a random connection; a tick every 64 steps.
     Timeouts,
-    /// As timeouts, but each touch reschedules the timer.
+    /// As timeouts, but each touch reschedules the timer (with a fresh jitter).
     Reschedule,
+    /// Each touch reschedules the timer later (each connection's jitter is fixed).
+    Idle,
     /// Insert N timers due within 2^20 ticks into an empty scheduler.
     Insert,
     /// Insert N timers due within 2^20 ticks, then advance to the end.
@@ -106,16 +110,20 @@ fn run<S: Subject>(options: &Options, n: usize, bar: &ProgressBar) -> Option<Row
     bar.set_message(format!("{} at N = {n}", S::NAME));
     let duration = Duration::from_secs_f64(options.duration);
     let warm_up = duration / 4;
-    let reschedule = options.workload == Workload::Reschedule;
+    let touch = match options.workload {
+        Workload::Reschedule => Touch::Reschedule,
+        Workload::Idle => Touch::Idle,
+        _ => Touch::CancelInsert,
+    };
     // Heap bytes per pending timer, in the steady state of the connections workload.
     let before = live_bytes();
-    let mut table = Connections::<S>::new(n, reschedule);
+    let mut table = Connections::<S>::new(n, touch);
     table.run(n as u64 * 2);
     let bytes = (live_bytes() - before - table.key_bytes() as isize) as f64 / n as f64;
     let fired = table.fired_total;
     let mut inversions = None;
     let ns = match options.workload {
-        Workload::Timeouts | Workload::Reschedule => {
+        Workload::Timeouts | Workload::Reschedule | Workload::Idle => {
             let mut steps = |k: u64| {
                 let start = Instant::now();
                 table.run(k);
@@ -267,7 +275,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         options.workload,
         options.duration,
         match options.workload {
-            Workload::Timeouts | Workload::Reschedule => "step",
+            Workload::Timeouts | Workload::Reschedule | Workload::Idle => "step",
             _ => "timer",
         }
     );

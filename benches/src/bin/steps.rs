@@ -21,11 +21,11 @@ use std::time::Instant;
 use tierwheel::baseline::{BTreeQueue, IndexedHeap, LazyBinaryHeap};
 use tierwheel::TimerWheel;
 
-use tierwheel_bench::workloads::{Budget, Connections, Floor, Subject};
+use tierwheel_bench::workloads::{Budget, Connections, Floor, Subject, Touch};
 
 /// Builds `n` connections, runs `steps` touches and prints ns per step.
 fn run<S: Subject>(n: usize, steps: u64) {
-    let mut table = Connections::<S>::new(n, false);
+    let mut table = Connections::<S>::new(n, Touch::CancelInsert);
     let start = Instant::now();
     table.run(steps);
     let ns = start.elapsed().as_nanos() as f64 / steps.max(1) as f64;
