@@ -125,7 +125,7 @@ pub use clock::{Clock, ManualClock, MonotonicClock, Resolution};
 pub use queue::TimerQueue;
 pub use scheduler::{Scheduler, TimerHandle};
 pub use slab::{CapacityError, TimerKey, MAX_PENDING};
-pub use wheel::{Drain, Expired, TimerWheel};
+pub use wheel::{Advance, Expired, Iter, TimerWheel};
 
 /// The README's example, compiled and run as a doc test.
 #[cfg(doctest)]

@@ -82,6 +82,16 @@ impl<E: Blank> SegVec<E> {
         self.len += 1;
     }
 
+    /// Keeps the first `len` elements and the segments holding the first `capacity` (a whole
+    /// number of segments, at least `len`); frees the rest. Elements between `len` and
+    /// `capacity` keep whatever they held until pushed over.
+    pub(crate) fn truncate(&mut self, capacity: usize, len: usize) {
+        debug_assert!(len <= capacity && capacity % SEGMENT == 0 && len <= self.len);
+        self.segments.truncate(capacity / SEGMENT);
+        self.segments.shrink_to_fit();
+        self.len = len;
+    }
+
     #[cold]
     fn add_segment(&mut self) {
         let mut blanks = Vec::with_capacity(SEGMENT);

@@ -2,14 +2,23 @@
 //! keys. This is the only place a [`TimerKey`] is minted.
 //!
 //! A key is `{ index: u32, generation: NonZeroU32 }`. Freeing an entry bumps its generation, so
-//! a key whose timer has fired or been cancelled never matches again. An entry whose generation
-//! would wrap past `u32::MAX` is retired instead of being reused: after 2^32 - 1 timers have
-//! lived in one entry it costs its bytes forever, and no stale key can ever alias a new timer.
+//! a key whose timer has fired or been cancelled never matches again.
+//!
+//! Besides its key, an occupied entry is named by *references*: the wheel's slots hold
+//! `(index, placement)` pairs ([`Ref`]). An entry's placement changes whenever a reference to
+//! it may go stale (the entry is freed, or the wheel files the timer elsewhere and leaves the
+//! old reference behind), so a reference is live exactly when its placement matches its
+//! entry's. Stale references cost nothing to make: nobody writes to them; the wheel drops them
+//! when it next reads their slot.
+//!
+//! An entry whose generation or placement would wrap past `u32::MAX` is retired instead of
+//! being reused: after 2^32 - 1 timers (or placements) it costs its bytes forever, and no stale
+//! key or reference can ever alias a new timer.
 
 use std::fmt;
 use std::num::NonZeroU32;
 
-use crate::segvec::{Blank, SegVec};
+use crate::segvec::{Blank, SegVec, SEGMENT};
 
 /// Identifies one timer in a [`TimerWheel`](crate::TimerWheel).
 ///
@@ -39,6 +48,7 @@ pub struct TimerKey {
 
 impl TimerKey {
     /// Position of the timer's entry in storage.
+    #[inline]
     pub(crate) fn index(self) -> u32 {
         self.index
     }
@@ -61,7 +71,7 @@ impl fmt::Debug for TimerKey {
 /// let err = tierwheel::CapacityError;
 /// assert_eq!(
 ///     err.to_string(),
-///     "tierwheel: no free timer slot (MAX_PENDING = 2^31 - 2^16 timers pending)"
+///     "tierwheel: no free timer slot (MAX_PENDING = 2^32 - 2 timers pending)"
 /// );
 /// ```
 #[derive(Copy, Clone, Debug, PartialEq, Eq, Hash)]
@@ -69,7 +79,7 @@ pub struct CapacityError;
 
 impl fmt::Display for CapacityError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("tierwheel: no free timer slot (MAX_PENDING = 2^31 - 2^16 timers pending)")
+        f.write_str("tierwheel: no free timer slot (MAX_PENDING = 2^32 - 2 timers pending)")
     }
 }
 
@@ -78,40 +88,62 @@ impl std::error::Error for CapacityError {}
 /// End of the free list.
 const NONE: u32 = u32::MAX;
 
-/// The most timers a wheel holds at once: 2^31 - 2^16 (2,147,418,112).
-///
-/// Every pending timer's storage entry holds the location of its slot reference in 32 bits, and
-/// with the tombstones that cancels leave (at most one per live reference, plus 64 per slot) a
-/// wheel holds up to two references per timer: this limit keeps every location below 2^32. A
-/// wheel that full takes about 60 GB.
+/// The `next` of a retired entry: on no list, never reused.
+const RETIRED: u32 = u32::MAX - 1;
+
+/// The most timers a wheel holds at once: 2^32 - 2 (4,294,967,294), every index a `u32` can
+/// name but the two the free list reserves. A wheel that full takes about 200 GB.
 ///
 /// ```
-/// assert_eq!(tierwheel::MAX_PENDING, (1 << 31) - (1 << 16));
+/// assert_eq!(tierwheel::MAX_PENDING, u32::MAX - 1);
 /// ```
-pub const MAX_PENDING: u32 = (1 << 31) - (1 << 16);
+pub const MAX_PENDING: u32 = RETIRED;
 
-/// Largest number of entries.
-const MAX_ENTRIES: u32 = MAX_PENDING;
+/// A reference to an entry from one of the wheel's slots: `placement << 32 | index`. Live
+/// while the entry is occupied with that placement.
+pub(crate) type Ref = u64;
 
-enum Entry<V> {
-    /// `tag` is the owner's: the wheel keeps the location of the timer's slot reference
-    /// there, in what would otherwise be padding.
-    Occupied {
-        generation: NonZeroU32,
-        tag: u32,
-        value: V,
-    },
-    /// `generation` is the one the next occupant gets. `next` links the free list; a retired
-    /// entry (generation exhausted) is vacant but on no list.
-    Vacant { generation: NonZeroU32, next: u32 },
+/// The reference to entry `index` at `placement`.
+#[inline(always)]
+pub(crate) fn make_ref(index: u32, placement: u32) -> Ref {
+    (u64::from(placement) << 32) | u64::from(index)
+}
+
+/// The entry a reference names.
+#[inline(always)]
+pub(crate) fn ref_index(r: Ref) -> u32 {
+    r as u32
+}
+
+/// The placement a reference was made with.
+#[inline(always)]
+fn ref_placement(r: Ref) -> u32 {
+    (r >> 32) as u32
+}
+
+struct Entry<V> {
+    /// The occupant's key generation; for a vacant entry, the next occupant's.
+    generation: NonZeroU32,
+    /// References made with another placement are stale. Bumped on every free and on every
+    /// [`Slab::replace`].
+    placement: u32,
+    state: State<V>,
+}
+
+enum State<V> {
+    /// `filed` is the owner's: where the wheel has filed the timer.
+    Occupied { filed: u32, value: V },
+    /// `next` links the free list (`NONE` at its end, `RETIRED` if on none).
+    Vacant { next: u32 },
 }
 
 impl<V> Blank for Entry<V> {
     /// An entry never used: on no free list yet; `insert_at_next` takes it by its index.
     fn blank() -> Self {
-        Entry::Vacant {
+        Entry {
             generation: NonZeroU32::MIN,
-            next: NONE,
+            placement: 0,
+            state: State::Vacant { next: NONE },
         }
     }
 }
@@ -122,6 +154,13 @@ pub(crate) const fn entry_bytes<V>() -> usize {
     std::mem::size_of::<Entry<V>>()
 }
 
+/// An occupied entry, as [`Slab::get_mut`] and [`Slab::resolve_mut`] hand it out.
+pub(crate) struct Occupant<'a, V> {
+    /// Where the owner filed it.
+    pub(crate) filed: &'a mut u32,
+    pub(crate) value: &'a mut V,
+}
+
 /// Generation-checked storage of timers.
 pub(crate) struct Slab<V> {
     entries: SegVec<Entry<V>>,
@@ -129,8 +168,12 @@ pub(crate) struct Slab<V> {
     /// followed by an insert reuses the entry that is already in cache.
     free: u32,
     len: usize,
-    /// Entries that may ever be used; `MAX_ENTRIES` except in tests of the full case.
+    /// Entries that may ever be used; `MAX_PENDING` except in tests of the full case.
     max_entries: u32,
+    /// The generation and placement a never-used entry starts from. Raised when
+    /// `shrink_to_fit` drops entries, above everything they had, so that a key or reference
+    /// to a dropped entry never matches the entry made later at its index.
+    fresh: (NonZeroU32, u32),
 }
 
 impl<V> Slab<V> {
@@ -139,7 +182,8 @@ impl<V> Slab<V> {
             entries: SegVec::new(),
             free: NONE,
             len: 0,
-            max_entries: MAX_ENTRIES,
+            max_entries: MAX_PENDING,
+            fresh: (NonZeroU32::MIN, 0),
         }
     }
 
@@ -153,14 +197,16 @@ impl<V> Slab<V> {
         }
     }
 
+    #[inline]
     pub(crate) fn len(&self) -> usize {
         self.len
     }
 
     pub(crate) fn capacity(&self) -> usize {
-        self.entries.capacity()
+        self.entries.capacity().min(self.max_entries as usize)
     }
 
+    /// Makes room for `additional` more occupants without growing.
     pub(crate) fn reserve(&mut self, additional: usize) {
         let free_listed = self.entries.len().saturating_sub(self.len);
         self.entries.reserve(additional.saturating_sub(free_listed));
@@ -180,80 +226,168 @@ impl<V> Slab<V> {
         Ok(index as u32)
     }
 
-    /// Stores `value`, tagged `tag`, at [`next_index`](Self::next_index), which must have
-    /// returned an index.
+    /// The reference the next [`insert_at_next`](Self::insert_at_next) will return, or an
+    /// error if storage is full.
     #[inline]
-    pub(crate) fn insert_at_next(&mut self, value: V, tag: u32) -> TimerKey {
+    pub(crate) fn next_ref(&self) -> Result<Ref, CapacityError> {
+        let index = self.next_index()?;
+        let placement = match self.entries.get(index as usize) {
+            Some(entry) if index != self.entries.len() as u32 => entry.placement,
+            _ => self.fresh.1,
+        };
+        Ok(make_ref(index, placement))
+    }
+
+    /// Records where the occupant at `index` is filed.
+    #[inline]
+    pub(crate) fn set_filed(&mut self, index: u32, to: u32) {
+        if let State::Occupied { filed, .. } = &mut self.entries[index as usize].state {
+            *filed = to;
+        }
+    }
+
+    /// Stores `value`, filed at `filed`, at [`next_index`](Self::next_index), which must have
+    /// returned an index. Returns its key and its live reference.
+    #[inline]
+    pub(crate) fn insert_at_next(&mut self, value: V, filed: u32) -> (TimerKey, Ref) {
         if self.free != NONE {
             let index = self.free;
             let entry = &mut self.entries[index as usize];
-            let Entry::Vacant { generation, next } = *entry else {
+            let State::Vacant { next } = entry.state else {
                 unreachable!("free list points at an occupied entry {index}");
             };
             self.free = next;
-            *entry = Entry::Occupied {
-                generation,
-                tag,
-                value,
-            };
+            entry.state = State::Occupied { filed, value };
             self.len += 1;
-            return TimerKey { index, generation };
+            let key = TimerKey {
+                index,
+                generation: entry.generation,
+            };
+            return (key, make_ref(index, entry.placement));
         }
         let index = self.entries.len();
         debug_assert!(
             index < self.max_entries as usize,
             "insert into full storage"
         );
-        let generation = NonZeroU32::MIN;
-        self.entries.push(Entry::Occupied {
+        let (generation, placement) = self.fresh;
+        self.entries.push(Entry {
             generation,
-            tag,
-            value,
+            placement,
+            state: State::Occupied { filed, value },
         });
         self.len += 1;
-        TimerKey {
+        let key = TimerKey {
             index: index as u32,
             generation,
-        }
+        };
+        (key, make_ref(index as u32, placement))
     }
 
-    /// Stores `value`, tagged `tag`, and returns its key.
+    /// Stores `value` and returns its key.
     #[cfg(test)]
-    pub(crate) fn insert(&mut self, value: V, tag: u32) -> Result<TimerKey, CapacityError> {
+    pub(crate) fn insert(&mut self, value: V, filed: u32) -> Result<TimerKey, CapacityError> {
         self.next_index()?;
-        Ok(self.insert_at_next(value, tag))
+        Ok(self.insert_at_next(value, filed).0)
     }
 
     #[inline]
     pub(crate) fn get(&self, key: TimerKey) -> Option<&V> {
-        match self.entries.get(key.index as usize)? {
-            Entry::Occupied {
-                generation, value, ..
-            } if *generation == key.generation => Some(value),
+        let entry = self.entries.get(key.index as usize)?;
+        match &entry.state {
+            State::Occupied { value, .. } if entry.generation == key.generation => Some(value),
             _ => None,
         }
     }
 
-    /// The occupant `key` names and its tag, if it is still there.
+    /// The occupant `key` names, if it is still there.
     #[inline]
-    pub(crate) fn get_mut(&mut self, key: TimerKey) -> Option<(&mut u32, &mut V)> {
-        match self.entries.get_mut(key.index as usize)? {
-            Entry::Occupied {
-                generation,
-                tag,
-                value,
-            } if *generation == key.generation => Some((tag, value)),
+    pub(crate) fn get_mut(&mut self, key: TimerKey) -> Option<Occupant<'_, V>> {
+        let entry = self.entries.get_mut(key.index as usize)?;
+        match &mut entry.state {
+            State::Occupied { filed, value } if entry.generation == key.generation => {
+                Some(Occupant { filed, value })
+            }
             _ => None,
         }
     }
 
-    /// The tag of the occupant at `index`, if there is one.
-    #[cfg(test)]
-    pub(crate) fn tag_at(&self, index: u32) -> Option<u32> {
-        match self.entries.get(index as usize)? {
-            Entry::Occupied { tag, .. } => Some(*tag),
-            Entry::Vacant { .. } => None,
+    /// The key of the occupant at `index`, if any.
+    #[inline]
+    pub(crate) fn key_at(&self, index: u32) -> Option<TimerKey> {
+        let entry = self.entries.get(index as usize)?;
+        match entry.state {
+            State::Occupied { .. } => Some(TimerKey {
+                index,
+                generation: entry.generation,
+            }),
+            State::Vacant { .. } => None,
         }
+    }
+
+    /// The occupant a live reference names; `None` if the reference is stale.
+    #[inline(always)]
+    pub(crate) fn resolve(&self, r: Ref) -> Option<&V> {
+        let entry = self.entries.get(ref_index(r) as usize)?;
+        match &entry.state {
+            State::Occupied { value, .. } if entry.placement == ref_placement(r) => Some(value),
+            _ => None,
+        }
+    }
+
+    /// The occupant a live reference names, with its filing; `None` if the reference is stale.
+    #[inline(always)]
+    pub(crate) fn resolve_mut(&mut self, r: Ref) -> Option<Occupant<'_, V>> {
+        let entry = self.entries.get_mut(ref_index(r) as usize)?;
+        match &mut entry.state {
+            State::Occupied { filed, value } if entry.placement == ref_placement(r) => {
+                Some(Occupant { filed, value })
+            }
+            _ => None,
+        }
+    }
+
+    /// Whether a reference is live.
+    #[inline(always)]
+    pub(crate) fn is_live(&self, r: Ref) -> bool {
+        self.resolve(r).is_some()
+    }
+
+    /// Where the occupant at `index` is filed, and its value, if there is one.
+    #[inline]
+    pub(crate) fn at(&self, index: u32) -> Option<(u32, &V)> {
+        match &self.entries.get(index as usize)?.state {
+            State::Occupied { filed, value } => Some((*filed, value)),
+            State::Vacant { .. } => None,
+        }
+    }
+
+    /// The live reference to the occupant at `index`, if there is one.
+    #[cfg(test)]
+    pub(crate) fn live_ref_at(&self, index: u32) -> Option<Ref> {
+        let entry = self.entries.get(index as usize)?;
+        match entry.state {
+            State::Occupied { .. } => Some(make_ref(index, entry.placement)),
+            State::Vacant { .. } => None,
+        }
+    }
+
+    /// Makes every reference to the occupied entry at `index` stale, refiles it at `filed`
+    /// and returns its new live reference: the owner moves the timer and leaves the old
+    /// reference behind. A placement that would wrap retires the entry when it is freed.
+    #[inline]
+    pub(crate) fn replace(&mut self, index: u32, filed: u32) -> Ref {
+        let entry = &mut self.entries[index as usize];
+        // Wrapping here is harmless while the entry is occupied: `vacate` retires an entry
+        // whose placement wrapped, so no reference from before the wrap can match a later
+        // occupant. It cannot match this one either: its old references were all made at
+        // placements this occupant has passed, and 2^32 moves of one timer while a stale
+        // reference to it survives would need 2^32 references in one slot.
+        entry.placement = entry.placement.wrapping_add(1);
+        if let State::Occupied { filed: at, .. } = &mut entry.state {
+            *at = filed;
+        }
+        make_ref(index, entry.placement)
     }
 
     /// Bytes of the entries made so far, occupied or not.
@@ -262,110 +396,132 @@ impl<V> Slab<V> {
         self.entries.len() * std::mem::size_of::<Entry<V>>()
     }
 
-    /// Starts loading the entry at `index` into the cache, for a read soon after; does
+    /// Starts loading the entry a reference names into the cache, for a read soon after; does
     /// nothing if there is no such entry.
     #[inline(always)]
-    pub(crate) fn prefetch(&self, index: u32) {
-        if let Some(entry) = self.entries.get(index as usize) {
+    pub(crate) fn prefetch(&self, r: Ref) {
+        if let Some(entry) = self.entries.get(ref_index(r) as usize) {
             crate::prefetch::prefetch(entry);
         }
     }
 
-    /// Sets the tag of the occupant at `index`; does nothing if the entry is vacant.
-    #[inline]
-    pub(crate) fn set_tag(&mut self, index: u32, to: u32) {
-        if let Some(Entry::Occupied { tag, .. }) = self.entries.get_mut(index as usize) {
-            *tag = to;
-        }
-    }
-
-    /// Sets the tag of the occupant at `index`, if any, to what `tag` computes from it: one
-    /// lookup where `at` and `set_tag` would make two.
-    #[inline]
-    pub(crate) fn retag_with(&mut self, index: u32, tag: impl FnOnce(&V) -> u32) {
-        if let Some(Entry::Occupied {
-            tag: old, value, ..
-        }) = self.entries.get_mut(index as usize)
-        {
-            *old = tag(value);
-        }
-    }
-
-    /// The occupant at `index`, if any. Indexes come from the wheel's own slot lists, never
-    /// from users.
-    #[inline]
-    pub(crate) fn at(&self, index: u32) -> Option<&V> {
-        match self.entries.get(index as usize)? {
-            Entry::Occupied { value, .. } => Some(value),
-            Entry::Vacant { .. } => None,
-        }
-    }
-
-    /// Frees the occupant `key` names and returns its tag and value, if it is still there.
+    /// Frees the occupant `key` names and returns where it was filed and its value, if it is
+    /// still there.
     #[inline]
     pub(crate) fn remove(&mut self, key: TimerKey) -> Option<(u32, V)> {
-        let tag = match self.entries.get(key.index as usize)? {
-            Entry::Occupied {
-                generation, tag, ..
-            } if *generation == key.generation => *tag,
+        let entry = self.entries.get(key.index as usize)?;
+        let filed = match entry.state {
+            State::Occupied { filed, .. } if entry.generation == key.generation => filed,
             _ => return None,
         };
-        Some((tag, self.vacate(key.index).1))
+        Some((filed, self.vacate(key.index).1))
     }
 
     /// Frees the occupied entry at `index` and returns its key and value.
     #[inline]
     pub(crate) fn vacate(&mut self, index: u32) -> (TimerKey, V) {
         let entry = &mut self.entries[index as usize];
-        let Entry::Occupied { generation, .. } = *entry else {
-            unreachable!("vacate of the vacant entry {index}");
-        };
-        // A generation that would wrap retires the entry: it never joins the free list again.
-        let old = match generation.checked_add(1) {
-            Some(next_generation) => {
+        let generation = entry.generation;
+        // A generation or placement that would wrap retires the entry: it never joins the
+        // free list again.
+        let next_generation = generation.checked_add(1);
+        let next_placement = entry.placement.checked_add(1);
+        let next = match (next_generation, next_placement) {
+            (Some(next_generation), Some(next_placement)) => {
+                (entry.generation, entry.placement) = (next_generation, next_placement);
                 let next = self.free;
                 self.free = index;
-                std::mem::replace(
-                    entry,
-                    Entry::Vacant {
-                        generation: next_generation,
-                        next,
-                    },
-                )
+                next
             }
-            None => std::mem::replace(
-                entry,
-                Entry::Vacant {
-                    generation,
-                    next: NONE,
-                },
-            ),
+            _ => {
+                // Stale keys and references must not match while the entry sits retired.
+                entry.placement = entry.placement.wrapping_add(1);
+                RETIRED
+            }
         };
         self.len -= 1;
-        match old {
-            Entry::Occupied { value, .. } => (TimerKey { index, generation }, value),
-            Entry::Vacant { .. } => unreachable!(),
+        match std::mem::replace(&mut entry.state, State::Vacant { next }) {
+            State::Occupied { value, .. } => (TimerKey { index, generation }, value),
+            State::Vacant { .. } => unreachable!("vacate of the vacant entry {index}"),
         }
+    }
+
+    /// The occupant at `index`, if any: its key and its value, to change.
+    pub(crate) fn value_mut_at(&mut self, index: u32) -> Option<(TimerKey, &mut V)> {
+        let entry = self.entries.get_mut(index as usize)?;
+        let generation = entry.generation;
+        match &mut entry.state {
+            State::Occupied { value, .. } => Some((TimerKey { index, generation }, value)),
+            State::Vacant { .. } => None,
+        }
+    }
+
+    /// Entries made so far (the bound of the indices `iter` and `value_mut_at` visit).
+    pub(crate) fn made(&self) -> u32 {
+        self.entries.len() as u32
     }
 
     /// Removes every entry, keeping the allocation. Generations continue, so keys minted
     /// before the clear stay stale.
     pub(crate) fn clear(&mut self) {
         for index in 0..self.entries.len() as u32 {
-            if matches!(self.entries[index as usize], Entry::Occupied { .. }) {
+            if matches!(self.entries[index as usize].state, State::Occupied { .. }) {
                 drop(self.vacate(index).1);
             }
         }
     }
 
-    /// Sets the generation of a fresh entry, to test wrap-around without 2^32 reuses.
-    #[cfg(test)]
-    pub(crate) fn force_generation(&mut self, index: u32, to: NonZeroU32) {
-        match &mut self.entries[index as usize] {
-            Entry::Occupied { generation, .. } | Entry::Vacant { generation, .. } => {
-                *generation = to;
+    /// Gives back the storage past the last occupied or retired entry, whole segments at a
+    /// time, and relinks the free list in index order, so later inserts fill the lowest
+    /// indices and a later shrink can give back more. Keys stay valid; stale keys stay stale.
+    pub(crate) fn shrink_to_fit(&mut self) {
+        let made = self.entries.len();
+        let keep = (0..made)
+            .rev()
+            .find(|&index| {
+                !matches!(
+                    self.entries[index].state,
+                    State::Vacant { next } if next != RETIRED
+                )
+            })
+            .map_or(0, |index| index + 1);
+        let keep_segments = keep.div_ceil(SEGMENT);
+        // What the dropped entries had: indices made again later start above it.
+        for index in keep..made {
+            let entry = &self.entries[index];
+            let (generation, placement) = self.fresh;
+            let generation = generation.max(entry.generation);
+            let placement = placement.max(entry.placement);
+            // Both are below u32::MAX: an entry that reached it was retired, and retired
+            // entries are kept.
+            self.fresh = (
+                generation.checked_add(1).unwrap_or(NonZeroU32::MAX),
+                placement.saturating_add(1),
+            );
+        }
+        self.entries.truncate(keep_segments * SEGMENT, keep);
+        let mut free = NONE;
+        for index in (0..keep).rev() {
+            if let State::Vacant { next } = &mut self.entries[index].state {
+                if *next != RETIRED {
+                    *next = free;
+                    free = index as u32;
+                }
             }
         }
+        self.free = free;
+    }
+
+    /// Sets the generation of an entry, to test wrap-around without 2^32 reuses.
+    #[cfg(test)]
+    pub(crate) fn force_generation(&mut self, index: u32, to: NonZeroU32) {
+        self.entries[index as usize].generation = to;
+    }
+
+    /// Sets the placement of an entry, to test wrap-around without 2^32 moves.
+    #[cfg(test)]
+    pub(crate) fn force_placement(&mut self, index: u32, to: u32) {
+        self.entries[index as usize].placement = to;
     }
 }
 
@@ -385,6 +541,24 @@ mod tests {
         assert_eq!(slab.remove(a).map(|(_, value)| value), None);
         assert_eq!(slab.get(b), Some(&'b'));
         assert_eq!(slab.len(), 1);
+    }
+
+    #[test]
+    fn references_go_stale_on_free_and_on_replace() {
+        let mut slab = Slab::new();
+        slab.next_index().unwrap();
+        let (key, first) = slab.insert_at_next('a', 7);
+        assert_eq!(slab.resolve(first), Some(&'a'));
+        let second = slab.replace(key.index, 9);
+        assert_ne!(first, second);
+        assert!(!slab.is_live(first));
+        assert_eq!(slab.at(key.index).map(|(filed, _)| filed), Some(9));
+        assert_eq!(slab.live_ref_at(key.index), Some(second));
+        slab.remove(key);
+        assert!(!slab.is_live(second));
+        // The next occupant of the same entry gets a fresh placement.
+        let (_, third) = slab.insert_at_next('b', 0);
+        assert!(!slab.is_live(first) && !slab.is_live(second) && slab.is_live(third));
     }
 
     #[test]
@@ -408,6 +582,21 @@ mod tests {
     }
 
     #[test]
+    fn placement_wrap_retires_the_entry() {
+        let mut slab = Slab::new();
+        let a = slab.insert(1, 0).unwrap();
+        slab.force_placement(a.index, u32::MAX);
+        let stale = slab.live_ref_at(a.index).unwrap();
+        slab.remove(a).unwrap();
+        assert!(!slab.is_live(stale));
+        let b = slab.insert(2, 0).unwrap();
+        assert_ne!(
+            b.index, a.index,
+            "an entry whose placement wrapped was reused"
+        );
+    }
+
+    #[test]
     fn full_is_an_error_not_a_panic() {
         let mut slab = Slab::with_max_entries(2);
         let a = slab.insert((), 0).unwrap();
@@ -428,25 +617,7 @@ mod tests {
         assert_eq!(slab.get(key), None);
         assert_eq!(slab.remove(key).map(|(_, value)| value), None);
         assert!(slab.at(7).is_none());
-    }
-
-    #[test]
-    fn tags_follow_the_occupant() {
-        let mut slab = Slab::new();
-        let a = slab.insert('a', 7).unwrap();
-        assert_eq!(slab.tag_at(a.index), Some(7));
-        assert_eq!(slab.at(a.index), Some(&'a'));
-        slab.set_tag(a.index, 9);
-        let (tag, _) = slab.get_mut(a).unwrap();
-        assert_eq!(*tag, 9);
-        *tag = 11;
-        assert_eq!(slab.tag_at(a.index), Some(11));
-        slab.remove(a);
-        assert_eq!(slab.tag_at(a.index), None, "a vacant entry has no tag");
-        assert_eq!(slab.at(a.index), None);
-        slab.set_tag(a.index, 3);
-        assert_eq!(slab.tag_at(a.index), None);
-        assert_eq!(slab.tag_at(1_000), None);
+        assert!(!slab.is_live(make_ref(7, 0)));
     }
 
     #[test]
@@ -458,5 +629,33 @@ mod tests {
         let b = slab.insert(2, 0).unwrap();
         assert_eq!(slab.get(a), None);
         assert_eq!(slab.get(b), Some(&2));
+    }
+
+    #[test]
+    fn shrink_gives_back_trailing_segments_and_keeps_keys() {
+        let mut slab = Slab::new();
+        let keys: Vec<_> = (0..3 * SEGMENT as u32 + 5)
+            .map(|i| slab.insert(i, 0).unwrap())
+            .collect();
+        let stale_ref = slab.live_ref_at(keys[2 * SEGMENT].index).unwrap();
+        for &key in &keys[10..] {
+            slab.remove(key);
+        }
+        assert_eq!(slab.capacity(), 4 * SEGMENT);
+        slab.shrink_to_fit();
+        assert_eq!(slab.capacity(), SEGMENT);
+        for (i, &key) in keys.iter().enumerate() {
+            assert_eq!(slab.get(key), (i < 10).then_some(&(i as u32)));
+        }
+        // Indices made again do not revive old keys or references.
+        let again: Vec<_> = (0..3 * SEGMENT as u32)
+            .map(|i| slab.insert(i, 0).unwrap())
+            .collect();
+        for &key in &keys[10..] {
+            assert_eq!(slab.get(key), None);
+        }
+        assert!(!slab.is_live(stale_ref));
+        // The lowest free indices are used first after a shrink.
+        assert_eq!(again[0].index, 10);
     }
 }

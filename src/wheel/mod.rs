@@ -1,12 +1,42 @@
 //! The core: a hierarchical hashed timing wheel over `u64` ticks.
 //!
 //! The wheel never reads a clock, never calls user code and never allocates per operation once
-//! its storage has grown. Its invariant, checked in debug builds where it could break: every
-//! pending timer sits in the slot that [`position`] names for its effective deadline and the
-//! current tick, behind every timer placed there before it, or in the run (see [`run`]), which
-//! holds every timer of one span placed before the run began, in firing order. Cascading a slot
-//! when time reaches its start, also when nothing is due, is what keeps that true; FIFO order
-//! follows from it.
+//! its storage has grown.
+//!
+//! # Blocks and the path
+//!
+//! The time line is cut into *blocks* of 64 *slots*: a block of level `L` spans 64^(L+1) ticks
+//! and each of its slots 64^L, so a level-0 slot is one tick. For every level the wheel holds
+//! the block that contains `now`: together they are the *path*. A slot of a path block before
+//! `now`'s is empty; the slot that holds `now` is the next finer path block; a later slot holds
+//! the timers due in its span. Such a slot is flat, a list of references, until its timers must
+//! be told apart: when time reaches its start (a *cascade*), or when it is the first occupied
+//! slot of the wheel, its earliest timer has left, and it is too large to scan (a *split*). It
+//! is then split into a block of the next finer level, and so on down to single ticks, so each
+//! timer descends at most once per level. When time reaches a slot that is split already, its
+//! block simply becomes part of the path.
+//!
+//! # Order
+//!
+//! Every insert and reschedule takes a *stamp* from a counter. Timers fire by effective
+//! deadline (`max(deadline, now)` when filed), then by stamp: first in, first out, a reschedule
+//! counting as an insertion.
+//!
+//! # Lazy reschedule
+//!
+//! A reschedule to a deadline at or after the start of the coarse slot the timer sits in only
+//! rewrites its deadline and stamp (and the slot's cached earliest, which is in cache): the
+//! timer stays where it is, and when time reaches that slot (or a split needs it) it is filed
+//! again by its true deadline, as a cascade files every timer. Anything else (an earlier
+//! deadline, a timer in a level-0 slot or in the run) is moved at once.
+//!
+//! # Exact next deadline
+//!
+//! The first occupied slot of the wheel (the *front*) is kept exact after every operation: its
+//! cached earliest timer is live, its true deadline is the cached one, and nothing in the slot
+//! comes before it (a level-0 front is in stamp order). Whatever may spoil that (a cancel or a
+//! move of the front's earliest, a poll) ends by *settling* the front: popping stale
+//! references from an ordered slot, scanning a small one, or splitting a large one.
 
 mod position;
 mod run;
@@ -15,10 +45,10 @@ mod slot;
 use std::fmt;
 use std::iter::FusedIterator;
 
-use crate::slab::{CapacityError, Slab, TimerKey};
-use position::{level_of, slot_end, slot_of, slot_start, LEVELS, SLOTS};
+use crate::slab::{ref_index, CapacityError, Ref, Slab, TimerKey};
+use position::{block_start, level_of, slot_end, slot_of, LEVELS, SLOTS, SLOT_BITS};
 use run::{Run, RUN_MAX};
-use slot::{Pool, Slot, SlotEntry, DEAD, HEADER_AT};
+use slot::{Pool, Slot, NIL};
 
 /// A timer that has come due, as yielded by [`TimerWheel::poll`] and [`TimerWheel::advance`].
 ///
@@ -31,11 +61,12 @@ use slot::{Pool, Slot, SlotEntry, DEAD, HEADER_AT};
 /// assert_eq!((expired.key, expired.deadline, expired.value), (key, 40, "late"));
 /// ```
 #[derive(Debug)]
+#[non_exhaustive]
 pub struct Expired<T> {
     /// The key the timer had; stale from now on.
     pub key: TimerKey,
     /// The deadline that was asked for, in ticks. It lies before the tick the timer fired at
-    /// when it was already past at insertion.
+    /// when it was already past when the timer was inserted or rescheduled.
     pub deadline: u64,
     /// The timer's value.
     pub value: T,
@@ -43,36 +74,81 @@ pub struct Expired<T> {
 
 /// A stored timer.
 struct Timer<T> {
-    /// The deadline asked for, in ticks. The effective deadline is `max(deadline, now)`: a
-    /// pending timer's effective deadline is never before `now`, so only a timer that was past
-    /// due at insertion has one that differs, and that one equals `now`.
+    /// The deadline asked for, in ticks. The effective deadline is `max(deadline, now)` when
+    /// the timer is filed; only a timer past due when it was filed has one that differs, and
+    /// that timer sits in a level-0 slot.
     deadline: u64,
+    /// When it was inserted or last rescheduled, from the wheel's counter: ties fire in stamp
+    /// order.
+    stamp: u64,
     value: T,
 }
 
-/// Timer storage larger than this is not expected to stay in cache, so cascades and runs being
-/// filled, which read the storage of every timer they move, prefetch it a chunk ahead. Below
-/// it, those prefetches cost more instructions than they save time (measured on `fire` at 10^3
-/// and 10^4). Firing from a run prefetches at every size: see `pop_run`.
+/// Counts maintenance work (references and blocks visited) in test builds, for the tests that
+/// bound the work per operation; nothing otherwise.
+macro_rules! count {
+    ($wheel:expr, $units:expr) => {
+        #[cfg(test)]
+        $wheel.work.set($wheel.work.get() + ($units) as u64);
+    };
+}
+
+/// Where a timer filed in the run is filed.
+const RUN: u32 = u32::MAX;
+
+/// Blocks the arena may hold: a slot id (`block << SLOT_BITS | slot`) must stay below `RUN`.
+const MAX_BLOCKS: usize = (RUN >> SLOT_BITS) as usize;
+
+/// A stale front slot with at most this many references is scanned for its earliest timer; a
+/// larger one is split. Scanning costs a read per reference, splitting a move per timer that
+/// a cascade would make anyway, but a block (about 6 KB). (Small in tests, so that the model
+/// tests split often.)
+const SCAN_MAX: usize = if cfg!(test) { 6 } else { 128 };
+
+/// Timer storage larger than this is not expected to stay in cache, so cascades, splits,
+/// sweeps and runs being filled, which read the storage of every timer they visit, prefetch it
+/// a chunk ahead. Below it, those prefetches cost more instructions than they save time.
+/// Firing from a run prefetches at every size: see `pop_run`.
 const PREFETCH_ABOVE_BYTES: usize = 1 << 20;
 
 /// Finest and coarsest levels whose slots can become a run: their spans (2^6 to 2^30 ticks)
 /// fit a run's sort keys.
 const RUN_LEVELS: std::ops::RangeInclusive<usize> = 1..=5;
 
+/// 64 slots of one level covering 64^(level+1) ticks from `start`.
+struct Block {
+    slots: [Slot; SLOTS],
+    /// First tick covered.
+    start: u64,
+    level: usize,
+    /// The slot this block splits (`NIL` for a path block).
+    parent: u32,
+}
+
+/// The id of slot `slot` of block `block`, as entries record where they are filed.
+#[inline(always)]
+fn slot_id(block: u32, slot: usize) -> u32 {
+    (block << SLOT_BITS) | slot as u32
+}
+
+/// The block and slot an id names.
+#[inline(always)]
+fn split_id(id: u32) -> (u32, usize) {
+    (id >> SLOT_BITS, (id & (SLOTS as u32 - 1)) as usize)
+}
+
 /// A hierarchical hashed timing wheel: timers keyed by [`TimerKey`], due at `u64` ticks.
 ///
 /// Insert, cancel and reschedule are O(1), independent of the number of pending timers and of
-/// the delay; cancel and reschedule amortized, with one exception, below. Any deadline up to
-/// `u64::MAX` is accepted and fires at exactly its tick. Timers fire by effective deadline
-/// (`max(deadline, now())` at insertion), then first in, first out.
+/// the delay; any deadline up to `u64::MAX` is accepted and fires at exactly its tick. Timers
+/// fire by effective deadline (`max(deadline, now())` at insertion or reschedule), then first
+/// in, first out, a reschedule counting as an insertion. [`next_deadline`](Self::next_deadline)
+/// is exact.
 ///
-/// The exception keeps [`next_deadline`](Self::next_deadline) exact and O(levels): a cancel or
-/// reschedule of the earliest timer of the first occupied coarse slot, when that slot's
-/// deadlines did not arrive in increasing order, walks the slot to find its new earliest. A
-/// cancel at random hits that timer with probability one in the slot's size, so this is O(1)
-/// expected; a caller that cancels exactly that timer again and again pays O(slot) each time
-/// (docs/design.md, "How is `next_deadline` exact?").
+/// A reschedule to a later deadline (precisely: one at or after the start of the coarse slot
+/// the timer sits in) rewrites the timer's storage and nothing else; the timer is filed again
+/// when time reaches its old slot. No sequence of operations makes one of them cost more than
+/// O(1) amortized per timer it touches (docs/design.md, "What does an operation cost?").
 ///
 /// ```
 /// use tierwheel::TimerWheel;
@@ -92,27 +168,44 @@ const RUN_LEVELS: std::ops::RangeInclusive<usize> = 1..=5;
 /// ```
 pub struct TimerWheel<T> {
     slab: Slab<Timer<T>>,
-    /// Per level, one bit per slot holding at least one live timer.
-    occupied: [u64; LEVELS],
-    /// `LEVELS * SLOTS` slots, level by level.
-    slots: Box<[Slot; LEVELS * SLOTS]>,
+    /// Path blocks, split blocks and free ones.
+    blocks: Vec<Block>,
+    /// Per block, one bit per occupied slot: holding a live timer, or split.
+    occupancy: Vec<u64>,
+    /// Blocks no slot or level uses.
+    free_blocks: Vec<u32>,
+    /// Per level, the block that holds `now`.
+    path: [u32; LEVELS],
     /// The chunks the slots' reference lists are made of.
     pool: Pool,
     /// A coarse slot that a `poll` passed whole, sorted into firing order (`run.rs`).
     run: Run,
     /// While the run is active: a run timer due before this tick fires before anything in the
     /// levels, so `poll` fires it without searching them. The last `poll` that searched the
-    /// levels and fired from the run set it; every placement zeroes it. Cancels, cascades and
+    /// levels and fired from the run set it; every filing zeroes it. Cancels, cascades and
     /// fires only move the levels' timers later, so it stays a lower bound until then.
     run_gate: u64,
     /// The current tick.
     now: u64,
+    /// The next stamp.
+    stamp: u64,
+    /// Room to sort a slot's timers by stamp, and to hold timers being filed again.
+    scratch: Vec<(u64, Ref)>,
+    refile: Vec<Ref>,
+    /// References and blocks visited by maintenance (sweeps, splits, scans, sorts, cascades),
+    /// for the tests that bound the work per operation.
+    #[cfg(test)]
+    work: std::cell::Cell<u64>,
+    /// Splits made, for the tests that check they are exercised.
+    #[cfg(test)]
+    splits: usize,
 }
 
-/// The timers due at a given tick, in firing order, returned by [`TimerWheel::advance`].
+/// The timers due by a given tick, in firing order, returned by [`TimerWheel::advance`].
 ///
-/// Each step is one [`TimerWheel::poll`]: dropping the iterator early leaves the wheel
-/// consistent, at the tick of the last timer it yielded, with the rest still pending.
+/// Each step is one [`TimerWheel::poll`]: the timers fire as the iterator yields them, and
+/// dropping it early leaves the wheel consistent, at the tick of the last timer it yielded,
+/// with the rest still pending (unlike `Vec::drain`, dropping it removes nothing).
 ///
 /// ```
 /// use tierwheel::TimerWheel;
@@ -121,18 +214,19 @@ pub struct TimerWheel<T> {
 /// for tick in [3, 5, 9] {
 ///     wheel.insert_at(tick, tick);
 /// }
-/// let mut drain = wheel.advance(100);
-/// assert_eq!(drain.next().map(|e| e.value), Some(3));
-/// drop(drain);
+/// let mut due = wheel.advance(100);
+/// assert_eq!(due.next().map(|e| e.value), Some(3));
+/// drop(due);
 /// assert_eq!((wheel.now(), wheel.len()), (3, 2));
 /// ```
-pub struct Drain<'a, T> {
+#[must_use = "timers fire only as the iterator is advanced"]
+pub struct Advance<'a, T> {
     wheel: &'a mut TimerWheel<T>,
     /// The tick to advance to.
     now: u64,
 }
 
-impl<T> Iterator for Drain<'_, T> {
+impl<T> Iterator for Advance<'_, T> {
     type Item = Expired<T>;
 
     fn next(&mut self) -> Option<Expired<T>> {
@@ -144,14 +238,61 @@ impl<T> Iterator for Drain<'_, T> {
     }
 }
 
-impl<T> FusedIterator for Drain<'_, T> {}
+impl<T> FusedIterator for Advance<'_, T> {}
 
-impl<T> fmt::Debug for Drain<'_, T> {
+impl<T> fmt::Debug for Advance<'_, T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Drain")
+        f.debug_struct("Advance")
             .field("now", &self.now)
             .field("wheel", &self.wheel)
             .finish()
+    }
+}
+
+/// The pending timers of a [`TimerWheel`], in storage order (not firing order): key, deadline
+/// asked for, value. Made by [`TimerWheel::iter`].
+///
+/// ```
+/// let mut wheel = tierwheel::TimerWheel::new();
+/// let a = wheel.insert_at(20, 'a');
+/// let b = wheel.insert_at(10, 'b');
+/// let mut pending: Vec<_> = wheel.iter().map(|(key, deadline, &v)| (key, deadline, v)).collect();
+/// pending.sort_by_key(|&(_, deadline, _)| deadline);
+/// assert_eq!(pending, [(b, 10, 'b'), (a, 20, 'a')]);
+/// ```
+pub struct Iter<'a, T> {
+    slab: &'a Slab<Timer<T>>,
+    index: u32,
+    left: usize,
+}
+
+impl<'a, T> Iterator for Iter<'a, T> {
+    type Item = (TimerKey, u64, &'a T);
+
+    fn next(&mut self) -> Option<Self::Item> {
+        while self.left > 0 {
+            let index = self.index;
+            self.index += 1;
+            if let (Some(key), Some((_, timer))) = (self.slab.key_at(index), self.slab.at(index)) {
+                self.left -= 1;
+                return Some((key, timer.deadline, &timer.value));
+            }
+        }
+        None
+    }
+
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        (self.left, Some(self.left))
+    }
+}
+
+impl<T> ExactSizeIterator for Iter<'_, T> {}
+
+impl<T> FusedIterator for Iter<'_, T> {}
+
+impl<T> fmt::Debug for Iter<'_, T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Iter").field("left", &self.left).finish()
     }
 }
 
@@ -173,21 +314,28 @@ impl<T> TimerWheel<T> {
     /// assert_eq!(wheel.now(), u64::MAX - 1);
     /// ```
     pub fn starting_at(now: u64) -> Self {
-        TimerWheel {
+        let mut wheel = TimerWheel {
             slab: Slab::new(),
-            occupied: [0; LEVELS],
-            // Built on the heap (45 KB), then typed as an array so that slot indices computed
-            // from `level_of` and `slot_of` need no bounds checks.
-            slots: (0..LEVELS * SLOTS)
-                .map(|_| Slot::default())
-                .collect::<Box<[Slot]>>()
-                .try_into()
-                .expect("LEVELS * SLOTS slots"),
+            blocks: Vec::with_capacity(LEVELS + 1),
+            occupancy: Vec::with_capacity(LEVELS + 1),
+            free_blocks: Vec::new(),
+            path: [0; LEVELS],
             pool: Pool::new(),
             run: Run::default(),
             run_gate: 0,
             now,
+            stamp: 0,
+            scratch: Vec::new(),
+            refile: Vec::new(),
+            #[cfg(test)]
+            work: std::cell::Cell::new(0),
+            #[cfg(test)]
+            splits: 0,
+        };
+        for level in 0..LEVELS {
+            wheel.path[level] = wheel.alloc_block(level, block_start(now, level), NIL);
         }
+        wheel
     }
 
     /// An empty wheel at tick 0 with storage for `capacity` timers.
@@ -213,14 +361,53 @@ impl<T> TimerWheel<T> {
         self.slab.capacity()
     }
 
+    /// Makes room for at least `additional` more timers without growing storage.
+    ///
+    /// # Panics
+    ///
+    /// If the allocator cannot provide the memory, as `Vec::reserve` does.
+    ///
+    /// ```
+    /// let mut wheel = tierwheel::TimerWheel::<u8>::new();
+    /// wheel.reserve(10_000);
+    /// assert!(wheel.capacity() >= 10_000);
+    /// ```
+    pub fn reserve(&mut self, additional: usize) {
+        self.slab.reserve(additional);
+    }
+
+    /// Gives back storage after a burst: [`capacity`](Self::capacity) goes down to about the
+    /// highest storage position still in use (storage comes in segments of 1024 timers). Keys
+    /// stay valid: timers never move in storage, so a wheel that still holds one timer at a
+    /// high position keeps the storage below it. Free positions are then reused lowest first,
+    /// so a later call can give back more.
+    ///
+    /// ```
+    /// let mut wheel = tierwheel::TimerWheel::new();
+    /// let keys: Vec<_> = (0..100_000).map(|i| wheel.insert_at(i, i)).collect();
+    /// let kept = keys[10];
+    /// for &key in &keys[100..] {
+    ///     wheel.cancel(key);
+    /// }
+    /// wheel.shrink_to_fit();
+    /// assert!(wheel.capacity() < 2_000);
+    /// assert_eq!(wheel.deadline(kept), Some(10));
+    /// ```
+    pub fn shrink_to_fit(&mut self) {
+        self.slab.shrink_to_fit();
+        self.scratch = Vec::new();
+        self.refile = Vec::new();
+        self.free_blocks.shrink_to_fit();
+    }
+
     /// The current tick.
     ///
     /// It only moves forward, through [`poll`](Self::poll) and [`advance`](Self::advance).
     ///
     /// ```
     /// let mut wheel = tierwheel::TimerWheel::<()>::new();
-    /// wheel.poll(50);
-    /// wheel.poll(20); // time never runs backwards
+    /// assert!(wheel.poll(50).is_none());
+    /// assert!(wheel.poll(20).is_none()); // time never runs backwards
     /// assert_eq!(wheel.now(), 50);
     /// ```
     pub fn now(&self) -> u64 {
@@ -259,7 +446,7 @@ impl<T> TimerWheel<T> {
     ///
     /// # Panics
     ///
-    /// If [`MAX_PENDING`](crate::MAX_PENDING) (2^31 - 2^16) timers are pending; use
+    /// If [`MAX_PENDING`](crate::MAX_PENDING) timers are pending; use
     /// [`try_insert_at`](Self::try_insert_at) to get an error instead.
     ///
     /// ```
@@ -272,8 +459,8 @@ impl<T> TimerWheel<T> {
         match self.try_insert_at(deadline, value) {
             Ok(key) => key,
             Err(CapacityError) => panic!(
-                "tierwheel: cannot insert a timer, MAX_PENDING (2^31 - 2^16) timers are \
-                 pending (try_insert_at returns an error instead)"
+                "tierwheel: cannot insert a timer, MAX_PENDING (2^32 - 2) timers are pending \
+                 (try_insert_at returns an error instead)"
             ),
         }
     }
@@ -297,6 +484,10 @@ impl<T> TimerWheel<T> {
     /// Like [`insert_at`](Self::insert_at), but returns [`CapacityError`] instead of
     /// panicking when no key is left. The value is dropped in that case.
     ///
+    /// # Errors
+    ///
+    /// [`CapacityError`] if [`MAX_PENDING`](crate::MAX_PENDING) timers are pending.
+    ///
     /// ```
     /// let mut wheel = tierwheel::TimerWheel::new();
     /// let key = wheel.try_insert_at(5, ()).expect("room for one more");
@@ -304,13 +495,26 @@ impl<T> TimerWheel<T> {
     /// ```
     #[inline]
     pub fn try_insert_at(&mut self, deadline: u64, value: T) -> Result<TimerKey, CapacityError> {
-        let index = self.slab.next_index()?;
-        let at = self.place(index, deadline);
-        Ok(self.slab.insert_at_next(Timer { deadline, value }, at))
+        let r = self.slab.next_ref()?;
+        let stamp = self.next_stamp();
+        let filed = self.file(r, deadline.max(self.now), stamp);
+        let (key, _) = self.slab.insert_at_next(
+            Timer {
+                deadline,
+                stamp,
+                value,
+            },
+            filed,
+        );
+        Ok(key)
     }
 
     /// Like [`insert_after`](Self::insert_after), but returns [`CapacityError`] instead of
     /// panicking when no key is left.
+    ///
+    /// # Errors
+    ///
+    /// [`CapacityError`] if [`MAX_PENDING`](crate::MAX_PENDING) timers are pending.
     ///
     /// ```
     /// let mut wheel = tierwheel::TimerWheel::starting_at(1);
@@ -335,14 +539,19 @@ impl<T> TimerWheel<T> {
     /// ```
     #[inline]
     pub fn cancel(&mut self, key: TimerKey) -> Option<T> {
-        let (at, timer) = self.slab.remove(key)?;
-        self.unplace(key.index(), timer.deadline, at);
+        let (filed, timer) = self.slab.remove(key)?;
+        self.unfile(filed, key.index());
         Some(timer.value)
     }
 
     /// Moves a pending timer to `deadline`, as if it were inserted anew: behind every timer
     /// already due at the same tick, also when the deadline does not change. The key stays
     /// valid. Returns `false`, and does nothing, if the timer is not pending.
+    ///
+    /// A later deadline (one at or after the start of the coarse slot the timer sits in) is a
+    /// write to the timer's storage and to its slot's cached earliest: the timer stays where it
+    /// is until time reaches that slot, then is filed again by its true deadline. It still
+    /// fires at exactly its deadline, in order.
     ///
     /// ```
     /// let mut wheel = tierwheel::TimerWheel::new();
@@ -355,15 +564,55 @@ impl<T> TimerWheel<T> {
     /// ```
     #[inline]
     pub fn reschedule(&mut self, key: TimerKey, deadline: u64) -> bool {
-        let Some((at, timer)) = self.slab.get_mut(key) else {
+        let (now, stamp) = (self.now, self.stamp);
+        let Some(occupant) = self.slab.get_mut(key) else {
             return false;
         };
-        let old_deadline = std::mem::replace(&mut timer.deadline, deadline);
-        let old_at = *at;
-        self.unplace(key.index(), old_deadline, old_at);
-        let at = self.place(key.index(), deadline);
-        self.slab.set_tag(key.index(), at);
+        self.stamp += 1;
+        let filed = *occupant.filed;
+        occupant.value.deadline = deadline;
+        occupant.value.stamp = stamp;
+        let effective = deadline.max(now);
+        if filed != RUN {
+            let (block, slot_index) = split_id(filed);
+            let block = &mut self.blocks[block as usize];
+            let level = block.level;
+            let start = block.start | ((slot_index as u64) << (level as u32 * SLOT_BITS));
+            if level > 0 && effective >= start {
+                // Lazy: the timer stays; its slot learns what changed for its cached earliest
+                // and orders.
+                let slot = &mut block.slots[slot_index];
+                (slot.in_order, slot.stamp_order) = (false, false);
+                if slot.earliest_index == key.index() && !slot.stale {
+                    if effective < slot.earliest {
+                        // Earlier than before: still the earliest.
+                        (slot.earliest, slot.earliest_stamp) = (effective, stamp);
+                    } else {
+                        slot.stale = true;
+                        self.settle();
+                    }
+                } else if (effective, stamp) < (slot.earliest, slot.earliest_stamp) {
+                    // Before the cached earliest, a bound even when stale: the earliest now.
+                    (slot.earliest, slot.earliest_stamp) = (effective, stamp);
+                    slot.earliest_index = key.index();
+                    slot.stale = false;
+                }
+                return true;
+            }
+        }
+        self.move_now(key.index(), filed, effective, stamp);
         true
+    }
+
+    /// Files the pending timer at storage `index`, filed at `filed`, again at once by
+    /// `effective` and `stamp`, leaving its old reference behind, stale.
+    #[cold]
+    #[inline(never)]
+    fn move_now(&mut self, index: u32, filed: u32, effective: u64, stamp: u64) {
+        let r = self.slab.replace(index, RUN);
+        self.unfile(filed, index);
+        let filed = self.file(r, effective, stamp);
+        self.slab.set_filed(index, filed);
     }
 
     /// The deadline a pending timer was given (the one asked for, even if it was past).
@@ -372,18 +621,120 @@ impl<T> TimerWheel<T> {
     /// let mut wheel = tierwheel::TimerWheel::starting_at(100);
     /// let key = wheel.insert_at(3, ());
     /// assert_eq!(wheel.deadline(key), Some(3));
-    /// wheel.poll(100);
+    /// let _ = wheel.poll(100);
     /// assert_eq!(wheel.deadline(key), None);
     /// ```
     pub fn deadline(&self, key: TimerKey) -> Option<u64> {
         self.slab.get(key).map(|timer| timer.deadline)
     }
 
-    /// The smallest effective deadline of any pending timer: the tick at which
-    /// [`poll`](Self::poll) will next yield one. Exact, never the start of a coarse slot.
+    /// Whether `key` names a pending timer.
     ///
-    /// O(levels): the first occupied slot caches its earliest deadline, and the operations that
-    /// could make that stale (a cancel or reschedule of it, a `poll`) refresh it first.
+    /// ```
+    /// let mut wheel = tierwheel::TimerWheel::new();
+    /// let key = wheel.insert_at(3, ());
+    /// assert!(wheel.contains(key));
+    /// wheel.cancel(key);
+    /// assert!(!wheel.contains(key));
+    /// ```
+    pub fn contains(&self, key: TimerKey) -> bool {
+        self.slab.get(key).is_some()
+    }
+
+    /// The value of a pending timer.
+    ///
+    /// ```
+    /// let mut wheel = tierwheel::TimerWheel::new();
+    /// let key = wheel.insert_at(3, "three");
+    /// assert_eq!(wheel.get(key), Some(&"three"));
+    /// ```
+    pub fn get(&self, key: TimerKey) -> Option<&T> {
+        self.slab.get(key).map(|timer| &timer.value)
+    }
+
+    /// The value of a pending timer, to change it in place.
+    ///
+    /// ```
+    /// let mut wheel = tierwheel::TimerWheel::new();
+    /// let key = wheel.insert_at(3, 1);
+    /// *wheel.get_mut(key).unwrap() += 1;
+    /// assert_eq!(wheel.cancel(key), Some(2));
+    /// ```
+    pub fn get_mut(&mut self, key: TimerKey) -> Option<&mut T> {
+        self.slab
+            .get_mut(key)
+            .map(|occupant| &mut occupant.value.value)
+    }
+
+    /// The pending timers in storage order (not firing order), with their keys and the
+    /// deadlines asked for. O(capacity).
+    ///
+    /// ```
+    /// let mut wheel = tierwheel::TimerWheel::new();
+    /// wheel.insert_at(5, 'x');
+    /// wheel.insert_at(1, 'y');
+    /// let mut deadlines: Vec<u64> = wheel.iter().map(|(_, deadline, _)| deadline).collect();
+    /// deadlines.sort();
+    /// assert_eq!(deadlines, [1, 5]);
+    /// ```
+    pub fn iter(&self) -> Iter<'_, T> {
+        Iter {
+            slab: &self.slab,
+            index: 0,
+            left: self.slab.len(),
+        }
+    }
+
+    /// Cancels every pending timer for which `keep` returns false, dropping its value. `keep`
+    /// sees each timer's key, deadline asked for and value, in storage order. O(capacity).
+    ///
+    /// ```
+    /// let mut wheel = tierwheel::TimerWheel::new();
+    /// for i in 0..10 {
+    ///     wheel.insert_at(i, i);
+    /// }
+    /// wheel.retain(|_, _, value| *value % 2 == 0);
+    /// let fired: Vec<_> = wheel.advance(100).map(|e| e.value).collect();
+    /// assert_eq!(fired, [0, 2, 4, 6, 8]);
+    /// ```
+    pub fn retain(&mut self, mut keep: impl FnMut(TimerKey, u64, &mut T) -> bool) {
+        for index in 0..self.slab.made() {
+            let Some((key, timer)) = self.slab.value_mut_at(index) else {
+                continue;
+            };
+            if !keep(key, timer.deadline, &mut timer.value) {
+                self.cancel(key);
+            }
+        }
+    }
+
+    /// The next timer to fire: its key, the deadline asked for and its value, without removing
+    /// it. The timer [`poll`](Self::poll) yields next, once time reaches
+    /// [`next_deadline`](Self::next_deadline). O(levels).
+    ///
+    /// ```
+    /// let mut wheel = tierwheel::TimerWheel::new();
+    /// assert!(wheel.peek().is_none());
+    /// let first = wheel.insert_at(70_000, "first");
+    /// wheel.insert_at(70_000, "second");
+    /// wheel.insert_at(90_000, "later");
+    /// assert_eq!(wheel.peek(), Some((first, 70_000, &"first")));
+    /// ```
+    pub fn peek(&self) -> Option<(TimerKey, u64, &T)> {
+        let index = match (self.run.next(), self.front()) {
+            (Some((run, r)), Some((tick, _))) if run <= tick => ref_index(r),
+            (_, Some((_, index))) => index,
+            (Some((_, r)), None) => ref_index(r),
+            (None, None) => return None,
+        };
+        let key = self.slab.key_at(index)?;
+        let (_, timer) = self.slab.at(index)?;
+        Some((key, timer.deadline, &timer.value))
+    }
+
+    /// The smallest effective deadline of any pending timer: the tick at which
+    /// [`poll`](Self::poll) will next yield one. Exact, never the start of a coarse slot, also
+    /// after lazy reschedules. O(levels).
     ///
     /// ```
     /// let mut wheel = tierwheel::TimerWheel::new();
@@ -395,32 +746,52 @@ impl<T> TimerWheel<T> {
     /// assert_eq!(wheel.next_deadline(), Some(1_000_017));
     /// ```
     pub fn next_deadline(&self) -> Option<u64> {
-        let wheel = self.wheel_next_deadline();
+        let wheel = self.front().map(|(tick, _)| tick);
         match self.run.next_deadline() {
             Some(run) => Some(wheel.map_or(run, |wheel| wheel.min(run))),
             None => wheel,
         }
     }
 
-    /// `next_deadline` of the levels, without the run.
-    fn wheel_next_deadline(&self) -> Option<u64> {
-        if self.occupied[0] != 0 {
-            let slot = self.occupied[0].trailing_zeros() as usize;
-            return Some(slot_start(self.now, 0, slot));
+    /// The effective deadline and storage index of the wheel's earliest timer, outside the run.
+    /// Exact: the front is settled after every operation.
+    fn front(&self) -> Option<(u64, u32)> {
+        let (block, slot_index) = self.first_slot()?;
+        let block = &self.blocks[block as usize];
+        let slot = &block.slots[slot_index];
+        debug_assert!(!slot.stale, "the front slot is stale");
+        if block.level == 0 {
+            return Some((block.start | slot_index as u64, slot.earliest_index));
         }
-        let (level, slot_index) = self.first_coarse_slot()?;
-        let slot = &self.slots[level * SLOTS + slot_index];
-        if !slot.stale {
-            return Some(slot.earliest);
-        }
-        let start = slot_start(self.now, level, slot_index);
-        let mut earliest = u64::MAX;
-        slot.for_each(&self.pool, header(level, slot_index), |entry, _| {
-            if entry != DEAD {
-                earliest = earliest.min(deadline_of(&self.slab, entry, level, start));
+        Some((slot.earliest, slot.earliest_index))
+    }
+
+    /// The first occupied slot in time order, not split: block and slot.
+    #[inline]
+    fn first_slot(&self) -> Option<(u32, usize)> {
+        for &block in &self.path {
+            let bits = self.occupancy[block as usize];
+            if bits != 0 {
+                return Some(self.descend(block, bits.trailing_zeros() as usize));
             }
-        });
-        Some(earliest)
+        }
+        None
+    }
+
+    /// The first occupied slot under slot `slot_index` of `block`, descending through splits.
+    #[inline]
+    fn descend(&self, mut block: u32, mut slot_index: usize) -> (u32, usize) {
+        loop {
+            let child = self.blocks[block as usize].slots[slot_index].child;
+            if child == NIL {
+                return (block, slot_index);
+            }
+            count!(self, 1);
+            block = child;
+            let bits = self.occupancy[block as usize];
+            debug_assert_ne!(bits, 0, "a split slot's block is empty");
+            slot_index = bits.trailing_zeros() as usize;
+        }
     }
 
     /// Yields the next timer due at or before tick `now`, in firing order, or `None`.
@@ -439,6 +810,7 @@ impl<T> TimerWheel<T> {
     /// assert_eq!(wheel.now(), 15);
     /// ```
     #[inline]
+    #[must_use = "a timer polled and dropped is lost"]
     pub fn poll(&mut self, now: u64) -> Option<Expired<T>> {
         // While a run lasts, its timers usually fire one after another with nothing of the
         // wheel's in between: skip the search of the levels.
@@ -459,19 +831,32 @@ impl<T> TimerWheel<T> {
     /// level-0 tick plus one (the run wins ties there), else the first coarse slot's start
     /// (which cascades before a run timer due at its start), else the end of time.
     fn levels_gate(&self) -> u64 {
-        if self.occupied[0] != 0 {
-            let slot = self.occupied[0].trailing_zeros() as usize;
-            return slot_start(self.now, 0, slot).saturating_add(1);
+        let level0 = self.path[0];
+        let bits = self.occupancy[level0 as usize];
+        if bits != 0 {
+            let tick = self.blocks[level0 as usize].start | u64::from(bits.trailing_zeros());
+            return tick.saturating_add(1);
         }
         self.first_coarse_slot()
-            .map_or(u64::MAX, |(level, slot)| slot_start(self.now, level, slot))
+            .map_or(u64::MAX, |(level, slot_index)| {
+                self.path_slot_start(level, slot_index)
+            })
     }
 
-    /// The level and index of the first occupied slot above level 0, if any.
+    /// The level and index of the first occupied path slot above level 0, if any.
     #[inline]
     fn first_coarse_slot(&self) -> Option<(usize, usize)> {
-        let level = (1..LEVELS).find(|&level| self.occupied[level] != 0)?;
-        Some((level, self.occupied[level].trailing_zeros() as usize))
+        (1..LEVELS).find_map(|level| {
+            let bits = self.occupancy[self.path[level] as usize];
+            (bits != 0).then(|| (level, bits.trailing_zeros() as usize))
+        })
+    }
+
+    /// First tick of slot `slot_index` of the path block of `level`.
+    #[inline]
+    fn path_slot_start(&self, level: usize, slot_index: usize) -> u64 {
+        let block = &self.blocks[self.path[level] as usize];
+        block.start | ((slot_index as u64) << (level as u32 * SLOT_BITS))
     }
 
     /// `poll`, looking at the wheel's levels as well as the run.
@@ -479,12 +864,14 @@ impl<T> TimerWheel<T> {
         let target = now.max(self.now);
         let expired = loop {
             // The run's next timer goes before any wheel timer due at the same tick: it was
-            // placed before the run began, they after (see `run.rs`).
+            // filed before the run began, they after (see `run.rs`).
             let run_next = self.run.next_deadline();
             let run_first = |wheel_next: u64| run_next.is_some_and(|run| run <= wheel_next);
-            if self.occupied[0] != 0 {
-                let slot = self.occupied[0].trailing_zeros() as usize;
-                let tick = slot_start(self.now, 0, slot);
+            let level0 = self.path[0];
+            let bits = self.occupancy[level0 as usize];
+            if bits != 0 {
+                let slot_index = bits.trailing_zeros() as usize;
+                let tick = self.blocks[level0 as usize].start | slot_index as u64;
                 debug_assert!(
                     tick >= self.now,
                     "level 0 holds tick {tick} before now {}",
@@ -502,7 +889,7 @@ impl<T> TimerWheel<T> {
                     break None;
                 }
                 self.now = tick;
-                break Some(self.pop(slot));
+                break Some(self.pop_tick(level0, slot_index));
             }
             let Some((level, slot_index)) = self.first_coarse_slot() else {
                 if run_next.is_some_and(|run| run <= target) {
@@ -511,9 +898,9 @@ impl<T> TimerWheel<T> {
                 }
                 break None;
             };
-            let start = slot_start(self.now, level, slot_index);
+            let start = self.path_slot_start(level, slot_index);
             // Before the slot's start, not at it: time must not pass a slot it has not
-            // cascaded, and the slot holds nothing due before its start.
+            // reached, and the slot holds nothing due before its start.
             if run_next.is_some_and(|run| run < start) {
                 if run_next > Some(target) {
                     break None;
@@ -525,41 +912,42 @@ impl<T> TimerWheel<T> {
             if start > target {
                 break None;
             }
-            let slot = &self.slots[level * SLOTS + slot_index];
-            // A slot whose one live timer is its cached earliest holds just that timer (and
-            // perhaps tombstones).
-            let single = slot.live == 1 && !slot.stale;
+            let block = self.path[level];
+            let slot = &self.blocks[block as usize].slots[slot_index];
+            // A flat slot whose one live timer is its cached earliest holds just that timer
+            // (and perhaps stale references).
+            let single = slot.child == NIL && slot.live == 1 && !slot.stale;
             if single && slot.earliest <= target && !run_first(slot.earliest) {
                 // The first occupied slot holds one timer, and it is due: fire it without
-                // cascading. Every finer slot is empty, so nothing can be placed behind it.
+                // cascading. Every finer slot is empty, so nothing can be filed behind it.
                 self.now = slot.earliest;
-                let entry = slot.earliest_entry;
-                self.slots[level * SLOTS + slot_index].clear(&mut self.pool);
-                self.occupied[level] &= !(1 << slot_index);
-                break Some(self.expire(entry));
+                let index = slot.earliest_index;
+                self.blocks[block as usize].slots[slot_index].clear(&mut self.pool);
+                self.occupancy[block as usize] &= !(1 << slot_index);
+                break Some(self.expire(index));
             }
-            // Time reaches the slot: its timers move to finer levels before anything else
-            // can be placed behind them there; or, if this poll passes the whole slot, into a
-            // run in firing order.
+            // Time reaches the slot: its timers go to finer slots before anything else can be
+            // filed behind them there; or, if this poll passes the whole slot, into a run in
+            // firing order.
             self.now = start;
             let end = slot_end(start, level);
             if run_next.is_none()
                 && end <= target
                 && RUN_LEVELS.contains(&level)
+                && slot.child == NIL
                 && slot.len() <= RUN_MAX
             {
                 self.start_run(level, slot_index, end);
             } else {
-                self.cascade(level, slot_index);
+                self.reach(level, slot_index);
             }
         };
         if expired.is_none() {
             self.now = target;
         }
-        // A fire, a cascade or a slot made the run may have made another slot the first, and
-        // one that a cancel left stale while it was not the first: refresh it, so that
-        // `next_deadline` reads an exact cache. (The first slot before was kept exact.)
-        self.refresh_front();
+        self.rebase_path();
+        // A fire, a cascade or a run may have made another slot the front.
+        self.settle();
         expired
     }
 
@@ -576,8 +964,8 @@ impl<T> TimerWheel<T> {
     /// assert_eq!(fired, [(100, "first"), (100, "second")]);
     /// assert_eq!(wheel.now(), 200);
     /// ```
-    pub fn advance(&mut self, now: u64) -> Drain<'_, T> {
-        Drain { wheel: self, now }
+    pub fn advance(&mut self, now: u64) -> Advance<'_, T> {
+        Advance { wheel: self, now }
     }
 
     /// Cancels every pending timer, dropping their values. [`now`](Self::now) stays; keys
@@ -591,224 +979,491 @@ impl<T> TimerWheel<T> {
     /// assert_eq!(wheel.cancel(key), None);
     /// ```
     pub fn clear(&mut self) {
-        for slot in self.slots.iter_mut() {
-            slot.clear(&mut self.pool);
+        for block in &mut self.blocks {
+            for slot in &mut block.slots {
+                // The pool is dropped below: no chunk needs to go back to it.
+                *slot = Slot::default();
+            }
+            block.parent = NIL;
         }
+        self.pool = Pool::new();
+        self.occupancy.iter_mut().for_each(|bits| *bits = 0);
+        self.free_blocks = (0..self.blocks.len() as u32)
+            .filter(|block| !self.path.contains(block))
+            .collect();
         self.run.clear();
         self.run_gate = 0;
-        self.occupied = [0; LEVELS];
         self.slab.clear();
     }
 
-    /// Places the timer at storage `index` at the back of the slot for `deadline`, and returns
-    /// the location of its reference, for its storage entry.
+    /// The next stamp.
     #[inline(always)]
-    fn place(&mut self, index: u32, deadline: u64) -> u32 {
-        let effective = deadline.max(self.now);
+    fn next_stamp(&mut self) -> u64 {
+        let stamp = self.stamp;
+        self.stamp += 1;
+        stamp
+    }
+
+    /// Files the timer that reference `r` names, with effective deadline `effective` (at or
+    /// after `now`) and stamp `stamp`, at the back of its slot, and returns the slot's id for
+    /// its storage entry.
+    #[inline(always)]
+    fn file(&mut self, r: Ref, effective: u64, stamp: u64) -> u32 {
         let level = level_of(self.now, effective);
-        let slot = slot_of(effective, level);
-        let slab = &mut self.slab;
-        let at = self.slots[level * SLOTS + slot].push(
-            &mut self.pool,
-            index,
-            effective,
-            header(level, slot),
-            |moved, to| slab.set_tag(moved, to),
-        );
-        self.occupied[level] |= 1 << slot;
+        let mut block = self.path[level];
+        let mut slot_index = slot_of(effective, level);
+        if self.blocks[block as usize].slots[slot_index].child != NIL {
+            (block, slot_index) = self.file_in_split(block, slot_index, effective);
+        }
+        self.blocks[block as usize].slots[slot_index].push(&mut self.pool, r, effective, stamp);
+        self.occupancy[block as usize] |= 1 << slot_index;
         // The new timer may come before the run's next: `poll` checks the wheel again.
         self.run_gate = 0;
-        at
+        slot_id(block, slot_index)
     }
 
-    /// Takes the timer at storage `index`, with deadline `deadline`, whose reference is at
-    /// location `at`, out of its slot (or the run): the reference becomes a tombstone, swept
-    /// later, and the slot's counts and cached earliest deadline follow.
+    /// The flat slot under a split one where `effective` belongs.
+    #[cold]
+    fn file_in_split(&self, mut block: u32, mut slot_index: usize, effective: u64) -> (u32, usize) {
+        loop {
+            let child = self.blocks[block as usize].slots[slot_index].child;
+            if child == NIL {
+                return (block, slot_index);
+            }
+            block = child;
+            slot_index = slot_of(effective, self.blocks[block as usize].level);
+        }
+    }
+
+    /// Takes a timer that just left (cancelled, fired or moved: its reference is stale now)
+    /// out of the counts of the slot `filed` names, and keeps the front settled.
     #[inline(always)]
-    fn unplace(&mut self, index: u32, deadline: u64, at: u32) {
-        if Run::holds(at) {
-            self.unplace_from_run(at);
+    fn unfile(&mut self, filed: u32, index: u32) {
+        if filed == RUN {
+            self.unfile_from_run(index);
             return;
         }
-        let effective = deadline.max(self.now);
-        let level = level_of(self.now, effective);
-        let slot_index = slot_of(effective, level);
-        let slot = &mut self.slots[level * SLOTS + slot_index];
-        debug_assert!(
-            slot.live > 0,
-            "unplace from the empty slot {slot_index} of level {level}"
-        );
+        let (block, slot_index) = split_id(filed);
+        let slot = &mut self.blocks[block as usize].slots[slot_index];
+        debug_assert!(slot.live > 0, "unfile from the empty slot {filed}");
         slot.live -= 1;
         if slot.live == 0 {
             slot.clear(&mut self.pool);
-            self.occupied[level] &= !(1 << slot_index);
-            self.refresh_front_cold();
-            return;
-        }
-        // Not the slot's only reference, so not in its header: in the pool.
-        self.pool.kill(at);
-        // The cached earliest is the live timer `earliest_entry` unless stale: this one? (`&`,
-        // not `&&`: whether a slot is stale varies from cancel to cancel, and a branch on it
-        // would be mispredicted often.)
-        let was_earliest = (slot.earliest_entry == index) & !slot.stale;
-        if slot.should_compact() {
-            self.compact(level, slot_index, was_earliest);
-        } else if level > 0 && was_earliest {
-            // Refresh now if `next_deadline` reads this slot, else when it becomes the first.
+            self.slot_emptied(block, slot_index);
+            self.settle_cold();
+        } else if slot.earliest_index == index && !slot.stale {
             slot.stale = true;
-            if self.is_front(level, slot_index) {
-                self.refresh_front_cold();
+            self.settle_cold();
+        } else if slot.should_sweep() {
+            self.sweep(block, slot_index);
+        }
+    }
+
+    /// `unfile` of a run timer, out of line: runs exist only while a long `advance` is under
+    /// way, so the touch path should not carry this code.
+    #[cold]
+    fn unfile_from_run(&mut self, index: u32) {
+        debug_assert!(self.run.live > 0, "unfile from an empty run");
+        self.run.live -= 1;
+        if self.run.next().is_some_and(|(_, r)| ref_index(r) == index) {
+            let slab = &self.slab;
+            self.run.skip_stale(|r| slab.is_live(r));
+        } else if self.run.live == 0 {
+            self.run.clear();
+        }
+    }
+
+    /// The slot `slot_index` of `block` has just been emptied and cleared: its bit goes, and
+    /// a split block left empty is freed, as is any split block above it left empty.
+    fn slot_emptied(&mut self, mut block: u32, mut slot_index: usize) {
+        loop {
+            self.occupancy[block as usize] &= !(1 << slot_index);
+            let parent = self.blocks[block as usize].parent;
+            if self.occupancy[block as usize] != 0 || parent == NIL {
+                return;
+            }
+            self.free_block(block);
+            (block, slot_index) = split_id(parent);
+            self.blocks[block as usize].slots[slot_index].child = NIL;
+        }
+    }
+
+    /// Drops the stale references of a slot.
+    #[cold]
+    fn sweep(&mut self, block: u32, slot_index: usize) {
+        let slot = &mut self.blocks[block as usize].slots[slot_index];
+        count!(self, slot.len() as u64);
+        let slab = &self.slab;
+        let prefetch = slab.bytes() > PREFETCH_ABOVE_BYTES;
+        slot.retain(
+            &mut self.pool,
+            |r| {
+                if prefetch {
+                    slab.prefetch(r);
+                }
+            },
+            |r| slab.is_live(r),
+        );
+        debug_assert_eq!(slot.len(), slot.live as usize, "live count disagrees");
+    }
+
+    /// `settle` out of line, for the cancel path, which needs it rarely.
+    #[cold]
+    #[inline(never)]
+    fn settle_cold(&mut self) {
+        self.settle();
+    }
+
+    /// Makes the front exact again: its cached earliest live, with its true deadline, before
+    /// everything else in the slot; a level-0 front in stamp order.
+    fn settle(&mut self) {
+        while let Some((block, slot_index)) = self.first_slot() {
+            let level = self.blocks[block as usize].level;
+            let slot = &self.blocks[block as usize].slots[slot_index];
+            if !slot.stale && (level > 0 || slot.stamp_order) {
+                return;
+            }
+            if level == 0 {
+                self.settle_tick(block, slot_index);
+            } else if slot.in_order {
+                self.settle_ordered(block, slot_index);
+            } else if slot.len() <= SCAN_MAX {
+                self.scan(block, slot_index);
+            } else {
+                self.split(block, slot_index);
             }
         }
     }
 
-    /// `unplace` of a run timer, out of line: runs exist only while a long `advance` is
-    /// under way, so the touch path should not carry this code.
-    #[cold]
-    fn unplace_from_run(&mut self, at: u32) {
-        self.run.unplace(at);
-    }
-
-    /// Whether `slot_index` of coarse `level` is the first occupied slot of the wheel.
-    #[inline]
-    fn is_front(&self, level: usize, slot_index: usize) -> bool {
-        level > 0
-            && self.occupied[level].trailing_zeros() as usize == slot_index
-            && self.occupied[..level].iter().all(|&bits| bits == 0)
-    }
-
-    /// Makes the cached earliest deadline of the first occupied coarse slot exact again, if
-    /// level 0 is empty and a cancel made it stale, so `next_deadline` stays O(levels). A slot
-    /// whose deadlines arrived in order only drops the tombstones at its head (each once); any
-    /// other slot is walked, which a random cancel causes with probability one in the slot's
-    /// size, so O(1) expected.
-    #[inline]
-    fn refresh_front(&mut self) {
-        if self.occupied[0] != 0 {
-            return;
-        }
-        let Some((level, slot_index)) = self.first_coarse_slot() else {
-            return;
-        };
-        if self.slots[level * SLOTS + slot_index].stale {
-            self.refresh_slot(level, slot_index);
-        }
-    }
-
-    /// `refresh_front` out of line, for the cancel path, which needs it rarely.
-    #[cold]
-    fn refresh_front_cold(&mut self) {
-        self.refresh_front();
-    }
-
-    /// Finds the earliest live timer of a stale slot: see `refresh_front`.
-    #[cold]
-    fn refresh_slot(&mut self, level: usize, slot_index: usize) {
-        let start = slot_start(self.now, level, slot_index);
-        let slot = &mut self.slots[level * SLOTS + slot_index];
-        let earliest = if slot.in_order {
-            while slot.front(&self.pool) == Some(DEAD) {
+    /// Settles a level-0 slot: puts its live references in stamp order and caches the first.
+    fn settle_tick(&mut self, block: u32, slot_index: usize) {
+        let tick = self.blocks[block as usize].start | slot_index as u64;
+        let slot = &mut self.blocks[block as usize].slots[slot_index];
+        if slot.stamp_order {
+            // Ordered, the first live reference is the earliest: drop the stale ones before it.
+            while let Some(r) = slot.front(&self.pool) {
+                count!(self, 1);
+                if let Some(timer) = self.slab.resolve(r) {
+                    (slot.earliest, slot.earliest_stamp) = (tick, timer.stamp);
+                    slot.earliest_index = ref_index(r);
+                    slot.stale = false;
+                    return;
+                }
                 slot.pop_front(&mut self.pool);
             }
-            slot.front(&self.pool)
-                .map(|entry| (deadline_of(&self.slab, entry, level, start), entry))
-        } else {
-            let mut earliest: Option<(u64, SlotEntry)> = None;
-            slot.for_each(&self.pool, header(level, slot_index), |entry, _| {
-                if entry != DEAD {
-                    let deadline = deadline_of(&self.slab, entry, level, start);
-                    if earliest.is_none_or(|(e, _)| deadline < e) {
-                        earliest = Some((deadline, entry));
-                    }
-                }
-            });
-            earliest
-        };
-        let (deadline, entry) = earliest.expect("an occupied slot has a live timer");
-        (slot.earliest, slot.earliest_entry, slot.stale) = (deadline, entry, false);
-    }
-
-    /// Drops the tombstones of a slot, keeping order, and recomputes its earliest deadline if
-    /// the timer just taken out of it (`was_earliest`) was its cached earliest.
-    #[cold]
-    fn compact(&mut self, level: usize, slot_index: usize, was_earliest: bool) {
-        let slot = &mut self.slots[level * SLOTS + slot_index];
-        let slab = &mut self.slab;
-        slot.retain(&mut self.pool, |moved, to| slab.set_tag(moved, to));
-        debug_assert_eq!(
-            slot.len(),
-            slot.live as usize,
-            "live count disagrees with references"
-        );
-        if level == 0 || !was_earliest {
-            return;
+            unreachable!("a level-0 slot with live timers has a live reference");
         }
-        if self.occupied[level].trailing_zeros() as usize != slot_index {
-            // Not a slot `next_deadline` can read before others empty: refresh it then.
-            slot.stale = true;
-            return;
-        }
-        // The earliest timer left: the sweep just read the slot, so find the new one now.
-        self.refresh_slot(level, slot_index);
-    }
-
-    /// Removes and returns the first live timer of level 0's `slot_index`.
-    fn pop(&mut self, slot_index: usize) -> Expired<T> {
-        let slot = &mut self.slots[slot_index];
-        let entry = loop {
-            let entry = slot
-                .pop_front(&mut self.pool)
-                .expect("an occupied slot has a live timer");
-            if entry != DEAD {
-                break entry;
+        // Out of stamp order (a cascade or split filed a lazily moved timer behind newer
+        // ones): sort once.
+        let mut scratch = std::mem::take(&mut self.scratch);
+        let slab = &self.slab;
+        slot.for_each(&self.pool, |r| {
+            if let Some(timer) = slab.resolve(r) {
+                scratch.push((timer.stamp, r));
             }
+        });
+        count!(self, slot.len() as u64);
+        scratch.sort_unstable_by_key(|&(stamp, _)| stamp);
+        slot.restart(&mut self.pool);
+        for &(stamp, r) in &scratch {
+            slot.push(&mut self.pool, r, tick, stamp);
+        }
+        scratch.clear();
+        self.scratch = scratch;
+    }
+
+    /// Settles a coarse slot whose live references are in (deadline, stamp) order: the first
+    /// live one is the earliest.
+    fn settle_ordered(&mut self, block: u32, slot_index: usize) {
+        let slot = &mut self.blocks[block as usize].slots[slot_index];
+        while let Some(r) = slot.front(&self.pool) {
+            count!(self, 1);
+            if let Some(timer) = self.slab.resolve(r) {
+                (slot.earliest, slot.earliest_stamp) = (timer.deadline, timer.stamp);
+                slot.earliest_index = ref_index(r);
+                slot.stale = false;
+                return;
+            }
+            slot.pop_front(&mut self.pool);
+        }
+        unreachable!("an occupied slot has a live reference");
+    }
+
+    /// Settles a small coarse slot by reading all of it: drops its stale references, files
+    /// again the timers lazily moved past its span, and caches the earliest of the rest.
+    fn scan(&mut self, block: u32, slot_index: usize) {
+        let (start, level) = {
+            let block = &self.blocks[block as usize];
+            let level = block.level;
+            (
+                block.start | ((slot_index as u64) << (level as u32 * SLOT_BITS)),
+                level,
+            )
         };
+        let end = slot_end(start, level);
+        let mut refile = std::mem::take(&mut self.refile);
+        let slot = &mut self.blocks[block as usize].slots[slot_index];
+        count!(self, slot.len() as u64);
+        let slab = &self.slab;
+        let mut earliest: Option<(u64, u64, u32)> = None;
+        slot.retain(
+            &mut self.pool,
+            |_| {},
+            |r| {
+                let Some(timer) = slab.resolve(r) else {
+                    return false;
+                };
+                if timer.deadline > end {
+                    refile.push(r);
+                    return false;
+                }
+                let candidate = (timer.deadline, timer.stamp, ref_index(r));
+                if earliest.is_none_or(|e| (candidate.0, candidate.1) < (e.0, e.1)) {
+                    earliest = Some(candidate);
+                }
+                true
+            },
+        );
+        slot.live -= refile.len() as u32;
+        match earliest {
+            Some((deadline, stamp, index)) => {
+                (slot.earliest, slot.earliest_stamp, slot.earliest_index) =
+                    (deadline, stamp, index);
+                slot.stale = false;
+            }
+            None => {
+                debug_assert_eq!(slot.live, 0);
+                slot.clear(&mut self.pool);
+                self.slot_emptied(block, slot_index);
+            }
+        }
+        self.refile_all(&mut refile);
+        self.refile = refile;
+    }
+
+    /// Splits a large coarse slot into a block of the next finer level, early: what a cascade
+    /// does when time reaches the slot, done now because the slot's earliest timer is needed.
+    /// When time reaches the slot, its block becomes part of the path as it is.
+    fn split(&mut self, block: u32, slot_index: usize) {
+        let (start, level) = {
+            let block = &self.blocks[block as usize];
+            let level = block.level;
+            (
+                block.start | ((slot_index as u64) << (level as u32 * SLOT_BITS)),
+                level,
+            )
+        };
+        let Some(child) = self.try_alloc_block(level - 1, start, slot_id(block, slot_index)) else {
+            // Out of block ids (a wheel of more than 2^26 blocks): scan instead.
+            return self.scan(block, slot_index);
+        };
+        #[cfg(test)]
+        {
+            self.splits += 1;
+        }
+        let source = std::mem::take(&mut self.blocks[block as usize].slots[slot_index]);
+        self.distribute(source, child);
+        if self.occupancy[child as usize] == 0 {
+            // Every timer had moved past the slot.
+            self.free_block(child);
+            self.slot_emptied(block, slot_index);
+        } else {
+            self.blocks[block as usize].slots[slot_index].child = child;
+        }
+    }
+
+    /// Files the live timers of `source`, a flat slot of the span of `child` (an empty block),
+    /// in `child`'s slots, in order; those lazily moved past the span are filed again
+    /// wherever their deadline says, relative to `now`.
+    fn distribute(&mut self, mut source: Slot, child: u32) {
+        let (start, level) = {
+            let block = &self.blocks[child as usize];
+            (block.start, block.level)
+        };
+        let end = slot_end(start, level + 1);
+        let mut refile = std::mem::take(&mut self.refile);
+        count!(self, source.len() as u64 + 1);
+        let prefetch = self.slab.bytes() > PREFETCH_ABOVE_BYTES;
+        let block = &mut self.blocks[child as usize];
+        let occupancy = &mut self.occupancy[child as usize];
+        source.drain(
+            &mut self.pool,
+            &mut self.slab,
+            |slab, r| {
+                if prefetch {
+                    slab.prefetch(r);
+                }
+            },
+            |slab, pool, r| {
+                let Some(occupant) = slab.resolve_mut(r) else {
+                    return;
+                };
+                let (deadline, stamp) = (occupant.value.deadline, occupant.value.stamp);
+                if deadline > end {
+                    refile.push(r);
+                    return;
+                }
+                debug_assert!(deadline >= start, "a timer before its slot");
+                let to = slot_of(deadline, level);
+                block.slots[to].push(pool, r, deadline, stamp);
+                *occupancy |= 1 << to;
+                *occupant.filed = slot_id(child, to);
+            },
+        );
+        self.run_gate = 0;
+        self.refile_all(&mut refile);
+        self.refile = refile;
+    }
+
+    /// Files again, relative to `now`, each timer in `refile` (live references whose slots
+    /// let go of them), by its true deadline, and empties `refile`.
+    fn refile_all(&mut self, refile: &mut Vec<Ref>) {
+        count!(self, refile.len() as u64);
+        for r in refile.drain(..) {
+            let Some(timer) = self.slab.resolve(r) else {
+                continue;
+            };
+            let (deadline, stamp) = (timer.deadline, timer.stamp);
+            debug_assert!(deadline >= self.now, "a lazily moved timer before now");
+            let filed = self.file(r, deadline, stamp);
+            self.slab.set_filed(ref_index(r), filed);
+        }
+    }
+
+    /// Time has just reached the start of slot `slot_index` of the path block of `level`:
+    /// that slot becomes the path below `level`, split if it was not.
+    fn reach(&mut self, level: usize, slot_index: usize) {
+        let block = self.path[level];
+        // The finer path blocks cover spans that time has left: they are empty.
+        for finer in 0..level {
+            self.free_block(self.path[finer]);
+        }
+        self.occupancy[block as usize] &= !(1 << slot_index);
+        let child = self.take_as_block(block, slot_index, level);
+        self.path[level - 1] = child;
+        // `now` starts the slot's span, so it is in slot 0 of each finer block: that slot is
+        // the next path block.
+        for finer in (1..level).rev() {
+            let block = self.path[finer];
+            self.occupancy[block as usize] &= !1;
+            self.path[finer - 1] = self.take_as_block(block, 0, finer);
+        }
+    }
+
+    /// Slot `slot_index` of `block` (of `level`), which time has reached and whose bit is
+    /// cleared, as a block of the next finer level: its split block, or a new one its timers
+    /// are distributed into.
+    fn take_as_block(&mut self, block: u32, slot_index: usize, level: usize) -> u32 {
+        let slot = &mut self.blocks[block as usize].slots[slot_index];
+        let child = std::mem::replace(&mut slot.child, NIL);
+        if child != NIL {
+            self.blocks[child as usize].parent = NIL;
+            return child;
+        }
+        let source = std::mem::take(slot);
+        let child = self.alloc_block(level - 1, self.now, NIL);
+        if source.len() > 0 {
+            self.distribute(source, child);
+        }
+        child
+    }
+
+    /// Turns slot `slot_index` of the path block of `level`, which time has just reached and
+    /// the current poll passes whole (its last tick is `end`), into the run.
+    fn start_run(&mut self, level: usize, slot_index: usize, end: u64) {
+        let block = self.path[level];
+        for finer in 0..level {
+            self.free_block(self.path[finer]);
+        }
+        let mut source = std::mem::take(&mut self.blocks[block as usize].slots[slot_index]);
+        self.occupancy[block as usize] &= !(1 << slot_index);
+        for finer in (0..level).rev() {
+            self.path[finer] = self.alloc_block(finer, block_start(self.now, finer), NIL);
+        }
+        count!(self, source.len() as u64);
+        let mut refile = std::mem::take(&mut self.refile);
+        let (slab, pool, start) = (&mut self.slab, &mut self.pool, self.now);
+        let prefetch = slab.bytes() > PREFETCH_ABOVE_BYTES;
+        self.run.start(start, end, |run| {
+            run.reserve(source.live as usize);
+            source.drain(
+                pool,
+                slab,
+                |slab, r| {
+                    if prefetch {
+                        slab.prefetch(r);
+                    }
+                },
+                |slab, _, r| {
+                    let Some(occupant) = slab.resolve_mut(r) else {
+                        return;
+                    };
+                    let timer = &*occupant.value;
+                    if timer.deadline > end {
+                        refile.push(r);
+                        return;
+                    }
+                    run.push(r, timer.deadline, timer.stamp);
+                    *occupant.filed = RUN;
+                },
+            );
+        });
+        self.refile_all(&mut refile);
+        self.refile = refile;
+    }
+
+    /// Fires the first timer of the level-0 slot `slot_index` of `block`, the front.
+    fn pop_tick(&mut self, block: u32, slot_index: usize) -> Expired<T> {
+        let slot = &self.blocks[block as usize].slots[slot_index];
+        if slot.stale || !slot.stamp_order {
+            self.settle_tick(block, slot_index);
+        }
+        let slot = &mut self.blocks[block as usize].slots[slot_index];
+        let index = slot.earliest_index;
+        // Stale references may come before it: the earliest is the first live one.
+        while let Some(r) = slot.pop_front(&mut self.pool) {
+            if ref_index(r) == index && self.slab.is_live(r) {
+                break;
+            }
+        }
         slot.live -= 1;
         if slot.live == 0 {
             slot.clear(&mut self.pool);
-            self.occupied[0] &= !(1 << slot_index);
+            self.occupancy[block as usize] &= !(1 << slot_index);
+        } else {
+            // The next live reference is the earliest now; `poll_wheel` settles.
+            slot.stale = true;
         }
-        self.expire(entry)
+        self.expire(index)
     }
 
     /// Fires the run's next timer.
     fn pop_run(&mut self) -> Expired<T> {
         // A run fires in deadline order, which is random in storage: load the storage of the
-        // timer eight places ahead. Worth it even when storage fits in L2 (7-9 % on `fire` at
-        // 10^3 and 10^4 timers, criterion), where the sweeps' and cascades' prefetches are not.
+        // timer eight places ahead. Worth it even when storage fits in L2, where the sweeps'
+        // and cascades' prefetches are not.
         if let Some(ahead) = self.run.ahead(8) {
             self.slab.prefetch(ahead);
         }
-        let (deadline, entry) = self.run.pop();
+        let (deadline, r) = self.run.next().expect("an active run");
         debug_assert!(
             deadline >= self.now,
             "run timer at {deadline} before now {}",
             self.now
         );
+        self.run.advance();
+        self.run.live -= 1;
+        let index = ref_index(r);
+        let expired = self.expire(index);
+        let slab = &self.slab;
+        self.run.skip_stale(|r| slab.is_live(r));
         self.now = deadline;
-        self.expire(entry)
-    }
-
-    /// Turns the slot `slot_index` of `level`, which time has just reached and the current
-    /// poll passes whole (its last tick is `end`), into the run.
-    fn start_run(&mut self, level: usize, slot_index: usize, end: u64) {
-        let mut source = std::mem::take(&mut self.slots[level * SLOTS + slot_index]);
-        self.occupied[level] &= !(1 << slot_index);
-        let (slab, pool, start) = (&mut self.slab, &mut self.pool, self.now);
-        let ahead = prefetcher(slab);
-        self.run.start(start, end, |run| {
-            run.reserve(source.live as usize);
-            // Each live timer's deadline is in its storage (on a run's levels the effective
-            // deadline is the one asked for: `deadline_of`), prefetched a chunk ahead.
-            source.drain(pool, slab, ahead, |slab, _, entry| {
-                if entry != DEAD {
-                    slab.retag_with(entry, |timer| run.push(entry, timer.deadline));
-                }
-            });
-        });
+        self.rebase_path();
+        expired
     }
 
     /// Frees the live timer at storage `index`, once its slot has let go of it.
+    #[inline]
     fn expire(&mut self, index: u32) -> Expired<T> {
         let (key, timer) = self.slab.vacate(index);
         Expired {
@@ -818,127 +1473,163 @@ impl<T> TimerWheel<T> {
         }
     }
 
-    /// Moves every live timer of `slot_index` on `level` to the finer level its deadline now
-    /// names, in order; `now` has just reached the slot's start.
-    fn cascade(&mut self, level: usize, slot_index: usize) {
-        let mut source = std::mem::take(&mut self.slots[level * SLOTS + slot_index]);
-        self.occupied[level] &= !(1 << slot_index);
-        let now = self.now;
-        let ahead = prefetcher(&self.slab);
-        let (slots, occupied) = (&mut self.slots, &mut self.occupied);
-        // `move`: the scalars are copied in, not reloaded through references on every move.
-        let mut move_finer = move |slab: &mut Slab<Timer<T>>, pool: &mut Pool, entry: SlotEntry| {
-            if entry == DEAD {
+    /// Moves the starts of the path blocks that `now` has left (all empty: time only leaves a
+    /// block once everything due in it is gone) to the blocks holding `now`.
+    #[inline]
+    fn rebase_path(&mut self) {
+        for level in 0..LEVELS {
+            let start = block_start(self.now, level);
+            let block = &mut self.blocks[self.path[level] as usize];
+            if block.start == start {
                 return;
             }
-            // One storage lookup reads the deadline and records the new location. A reference
-            // that a push moves out of a slot's header is told its location after.
-            let mut moved_out = None;
-            slab.retag_with(entry, |timer| {
-                // A coarse slot's effective deadlines are the ones in storage (`deadline_of`).
-                let deadline = timer.deadline;
-                let to_level = level_of(now, deadline);
-                debug_assert!(
-                    to_level < level,
-                    "cascade of {deadline} from level {level} at {now}"
-                );
-                let to_slot = slot_of(deadline, to_level);
-                occupied[to_level] |= 1 << to_slot;
-                slots[to_level * SLOTS + to_slot].push(
-                    pool,
-                    entry,
-                    deadline,
-                    header(to_level, to_slot),
-                    |moved, to| moved_out = Some((moved, to)),
-                )
-            });
-            if let Some((moved, to)) = moved_out {
-                slab.set_tag(moved, to);
-            }
-        };
-        match source.take_single() {
-            Some(entry) => move_finer(&mut self.slab, &mut self.pool, entry),
-            None => source.drain(&mut self.pool, &mut self.slab, ahead, move_finer),
+            debug_assert_eq!(
+                self.occupancy[self.path[level] as usize], 0,
+                "time left a block of level {level} with timers in it"
+            );
+            block.start = start;
         }
     }
 
-    /// Checks that every live timer's storage entry holds the location of its reference, that
-    /// every reference that is not a tombstone is that of a live timer, and the live counts.
+    /// A block of `level` from `start`, empty.
+    fn alloc_block(&mut self, level: usize, start: u64, parent: u32) -> u32 {
+        self.try_alloc_block(level, start, parent)
+            .expect("tierwheel: the wheel has no block left")
+    }
+
+    /// A block of `level` from `start`, empty, or `None` if every block id is taken.
+    fn try_alloc_block(&mut self, level: usize, start: u64, parent: u32) -> Option<u32> {
+        count!(self, 1);
+        if let Some(block) = self.free_blocks.pop() {
+            let b = &mut self.blocks[block as usize];
+            (b.start, b.level, b.parent) = (start, level, parent);
+            return Some(block);
+        }
+        if self.blocks.len() >= MAX_BLOCKS {
+            return None;
+        }
+        self.blocks.push(Block {
+            slots: std::array::from_fn(|_| Slot::default()),
+            start,
+            level,
+            parent,
+        });
+        self.occupancy.push(0);
+        Some(self.blocks.len() as u32 - 1)
+    }
+
+    /// Returns an empty block to the free list.
+    fn free_block(&mut self, block: u32) {
+        debug_assert_eq!(self.occupancy[block as usize], 0, "freeing a block in use");
+        self.blocks[block as usize].parent = NIL;
+        self.free_blocks.push(block);
+    }
+
+    /// Checks the wheel's invariants: every live reference where its storage says, every count
+    /// and bit right, every cache a bound (and the front's exact), the path consistent.
     #[cfg(test)]
-    fn check_locations(&self) {
-        // Counts a live reference, checking its location.
-        let count = |live: &mut usize, entry: SlotEntry, at: u32| {
-            if entry != DEAD {
-                *live += 1;
-                assert_eq!(
-                    self.slab.tag_at(entry),
-                    Some(at),
-                    "timer {entry} is not where its storage says"
-                );
-            }
-        };
+    fn check(&self) {
         let mut total = 0;
-        for (number, slot) in self.slots.iter().enumerate() {
-            let (level, slot_index) = (number / SLOTS, number % SLOTS);
-            let mut live = 0;
-            slot.for_each(&self.pool, header(level, slot_index), |entry, at| {
-                count(&mut live, entry, at);
-            });
-            assert_eq!(live, slot.live as usize, "live count of {number}");
-            let bit = self.occupied[level] >> slot_index & 1 == 1;
-            assert_eq!(bit, slot.live > 0, "occupancy of slot {number}");
-            if level > 0 && slot.live > 0 && !slot.stale {
-                assert!(
-                    slot.holds_earliest(&self.pool),
-                    "the cached earliest of {number} is gone"
-                );
+        let mut visit = vec![];
+        for (level, &block) in self.path.iter().enumerate() {
+            let b = &self.blocks[block as usize];
+            assert_eq!(b.level, level, "path block of level {level}");
+            assert_eq!(
+                b.start,
+                block_start(self.now, level),
+                "path block start at {level}"
+            );
+            assert_eq!(b.parent, NIL);
+            let current = slot_of(self.now, level);
+            let before = if level == 0 {
+                (1u64 << current) - 1
+            } else {
+                (1u64 << current << 1).wrapping_sub(1)
+            };
+            assert_eq!(
+                self.occupancy[block as usize] & before,
+                0,
+                "level {level} has timers before now"
+            );
+            visit.push(block);
+        }
+        while let Some(block) = visit.pop() {
+            let b = &self.blocks[block as usize];
+            for (slot_index, slot) in b.slots.iter().enumerate() {
+                let id = slot_id(block, slot_index);
+                let bit = self.occupancy[block as usize] >> slot_index & 1 == 1;
+                if slot.child != NIL {
+                    assert_eq!(slot.len(), 0, "a split slot holds references");
+                    assert!(bit, "split slot {id} unoccupied");
+                    let child = &self.blocks[slot.child as usize];
+                    assert_eq!(child.parent, id);
+                    assert_eq!(child.level + 1, b.level);
+                    visit.push(slot.child);
+                    continue;
+                }
+                let start = b.start | ((slot_index as u64) << (b.level as u32 * SLOT_BITS));
+                let mut live = 0;
+                let mut min: Option<(u64, u64)> = None;
+                slot.for_each(&self.pool, |r| {
+                    if let Some(timer) = self.slab.resolve(r) {
+                        live += 1;
+                        let (filed, _) = self.slab.at(ref_index(r)).unwrap();
+                        assert_eq!(
+                            filed,
+                            id,
+                            "timer {} not where its storage says",
+                            ref_index(r)
+                        );
+                        let effective = if b.level == 0 { start } else { timer.deadline };
+                        assert!(effective >= start, "timer before its slot {id}");
+                        if b.level == 0 {
+                            assert!(timer.deadline <= start);
+                        }
+                        if min.is_none_or(|m| (effective, timer.stamp) < m) {
+                            min = Some((effective, timer.stamp));
+                        }
+                    }
+                });
+                assert_eq!(live, slot.live as usize, "live count of slot {id}");
+                assert_eq!(bit, live > 0, "occupancy of slot {id}");
+                if let Some(min) = min {
+                    assert!(
+                        (slot.earliest, slot.earliest_stamp) <= min,
+                        "slot {id}'s cache is not a bound"
+                    );
+                    if !slot.stale {
+                        assert_eq!((slot.earliest, slot.earliest_stamp), min, "cache of {id}");
+                    }
+                }
+                total += live;
             }
-            total += live;
         }
         let mut live = 0;
-        self.run.for_each(|entry, at| count(&mut live, entry, at));
+        self.run.for_each(|r| {
+            if self.slab.resolve(r).is_some() {
+                live += 1;
+                assert_eq!(self.slab.at(ref_index(r)).unwrap().0, RUN);
+            }
+        });
         assert_eq!(live, self.run.live, "live count of the run");
+        if let Some((_, r)) = self.run.next() {
+            assert!(self.slab.is_live(r), "the run's head is stale");
+        }
         total += live;
         assert_eq!(total, self.slab.len(), "timers without a reference");
-        // `next_deadline` reads the first coarse slot's cached earliest when level 0 is empty:
-        // it must be exact there, or `next_deadline` walks the slot (O(slot), not O(levels)).
-        if let (0, Some((level, slot_index))) = (self.occupied[0], self.first_coarse_slot()) {
-            assert!(
-                !self.slots[level * SLOTS + slot_index].stale,
-                "the first occupied slot, {slot_index} of level {level}, is stale"
-            );
+        // The front is exact: its cache a live timer with that deadline, nothing before it.
+        if let Some((block, slot_index)) = self.first_slot() {
+            let b = &self.blocks[block as usize];
+            let slot = &b.slots[slot_index];
+            assert!(!slot.stale, "the front slot is stale");
+            let (_, timer) = self.slab.at(slot.earliest_index).expect("front cache live");
+            if b.level == 0 {
+                assert!(slot.stamp_order, "the level-0 front is out of stamp order");
+            } else {
+                assert_eq!(timer.deadline, slot.earliest);
+            }
         }
     }
-}
-
-/// The location of the header of `slot_index` on `level`.
-#[inline]
-fn header(level: usize, slot_index: usize) -> u32 {
-    HEADER_AT + (level * SLOTS + slot_index) as u32
-}
-
-/// What a pass over a slot calls on each reference a chunk ahead of reading its timer's
-/// storage: a prefetch of that storage if the slab is too large to stay in cache.
-fn prefetcher<T>(slab: &Slab<Timer<T>>) -> impl Fn(&Slab<Timer<T>>, SlotEntry) {
-    let prefetch = slab.bytes() > PREFETCH_ABOVE_BYTES;
-    move |slab, entry| {
-        if prefetch {
-            slab.prefetch(entry);
-        }
-    }
-}
-
-/// The effective deadline of the live timer at storage `index`, placed in the slot of `level`
-/// starting at tick `start`. A level-0 slot is one tick; on the coarser levels the effective
-/// deadline is the one asked for, since a timer due before `now` at insertion goes to level 0.
-#[inline]
-fn deadline_of<T>(slab: &Slab<Timer<T>>, index: SlotEntry, level: usize, start: u64) -> u64 {
-    if level == 0 {
-        return start;
-    }
-    let timer = slab.at(index).expect("a live reference has a timer");
-    debug_assert!(timer.deadline >= start, "a coarse timer before its slot");
-    timer.deadline
 }
 
 impl<T> Default for TimerWheel<T> {

@@ -36,6 +36,7 @@ pub(crate) fn slot_of(deadline: u64, level: usize) -> usize {
 /// First tick covered by `slot` of `level` while the wheel is at `now`. The top level's span
 /// (2^66 ticks) does not fit in a `u64`, so the bits above it are taken as zero, not shifted.
 #[inline]
+#[cfg(test)]
 pub(crate) fn slot_start(now: u64, level: usize, slot: usize) -> u64 {
     let level_shift = level as u32 * SLOT_BITS;
     let above = match 1u64.checked_shl(level_shift + SLOT_BITS) {
@@ -43,6 +44,17 @@ pub(crate) fn slot_start(now: u64, level: usize, slot: usize) -> u64 {
         None => 0,
     };
     above | ((slot as u64) << level_shift)
+}
+
+/// First tick of the block of `level` that holds `tick`: `tick` with the bits of `level` and
+/// every finer level cleared (the 64 slots of a level-`level` block span 64^(level+1) ticks;
+/// the top level's block spans the whole time line).
+#[inline]
+pub(crate) fn block_start(tick: u64, level: usize) -> u64 {
+    match 1u64.checked_shl((level as u32 + 1) * SLOT_BITS) {
+        Some(span) => tick & !(span - 1),
+        None => 0,
+    }
 }
 
 /// Last tick of the slot of `level` that starts at tick `start`: `start` plus the slot's span

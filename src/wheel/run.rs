@@ -4,51 +4,59 @@
 //! When `advance` catches up over a long stretch (bulk expiry, a loop that stalled), every
 //! timer of a coarse slot would move to the next finer level, then the next, before it fires:
 //! up to one move per level. When time reaches such a slot and its whole span lies at or
-//! before the poll's target, the wheel instead takes the slot's live references, sorts them by
-//! (effective deadline, slot order) and fires them from that sorted run. Slot order is
-//! insertion order, so the sort keeps ties first in, first out. Only slots of levels 1 to 5 (at
-//! most 2^30 ticks) become runs, so that a deadline's offset in the slot fits a sort key.
+//! before the poll's target, the wheel instead takes the slot's live timers, sorts them by
+//! (effective deadline, stamp) and fires them from that sorted run. Only slots of levels 1 to 5
+//! (at most 2^30 ticks) become runs, so that a deadline's offset in the slot fits a sort key.
 //!
-//! Everything placed before the run was made, with an effective deadline inside its span, is in
-//! the run: when time reaches a slot, no finer slot holds a timer of that span (see the wheel's
-//! invariant). A timer placed later goes to the wheel as usual, and fires after run timers with
-//! the same deadline, since they were placed before it. A run timer's storage entry holds its
-//! location in the run (`RUN_AT + position`), so cancel finds it there.
+//! Everything pending with an effective deadline inside the run's span when the run is made is
+//! in the run: when time reaches a slot, no finer slot holds a timer of that span (see the
+//! wheel's invariant), and a timer lazily moved past the span is filed again instead of joining
+//! the run. A timer filed later goes to the wheel as usual, and fires after run timers with the
+//! same deadline, since its stamp is newer. A run timer's storage entry is filed at `RUN`, so
+//! cancel knows to find it here.
 
-use super::slot::{SlotEntry, DEAD, RUN_AT};
+use crate::slab::Ref;
 
 /// Bits of a sort key that hold a reference's position in its slot.
 const POSITION_BITS: u32 = 12;
 
-/// Largest slot turned into a run: 4096 references (80 KB of references, keys and radix
-/// scratch, 20 bytes each, which stay in L2). A larger slot cascades once more, and its finer
-/// slots become runs.
+/// Largest slot turned into a run: 4096 references (a run's references, keys and radix scratch
+/// take 24 bytes each, 96 KB, which stay in L2). A larger slot cascades once more, and its
+/// finer slots become runs.
 pub(crate) const RUN_MAX: usize = 1 << POSITION_BITS;
 
 /// The timers of one coarse slot, in firing order. Inactive when `live == 0`.
 #[derive(Debug, Default)]
 pub(crate) struct Run {
-    /// The slot's live references, in slot order.
-    entries: Vec<SlotEntry>,
+    /// The slot's live references, in stamp order.
+    entries: Vec<Ref>,
     /// One key per reference, sorted: its deadline's offset from `start` above
     /// `POSITION_BITS`, its index in `entries` below. Sorting plain `u64`s is several times
     /// cheaper than sorting references by a compound key.
     keys: Vec<u64>,
     /// Room for a radix sort pass.
     scratch: Vec<u64>,
-    /// Next key to fire; its timer is live whenever the run is active.
+    /// The references as the slot hands them over, with stamps and offsets; sorted by stamp
+    /// before the keys are made if they did not arrive in stamp order.
+    arrivals: Vec<(u64, Ref, u64)>,
+    /// Next key to fire. Whenever the run is active, its timer is live: the wheel skips stale
+    /// references as the head reaches them.
     head: usize,
-    /// References whose timer is still in the run.
+    /// Timers filed in the run.
     pub(crate) live: usize,
     /// First tick of the span the run covers.
     start: u64,
 }
 
 impl Run {
-    /// Whether a timer's location is in the run.
-    #[inline(always)]
-    pub(crate) fn holds(at: u32) -> bool {
-        (RUN_AT..RUN_AT + RUN_MAX as u32).contains(&at)
+    /// The effective deadline and reference of the next timer to fire from the run, if it is
+    /// active.
+    #[inline]
+    pub(crate) fn next(&self) -> Option<(u64, Ref)> {
+        (self.live > 0).then(|| {
+            let key = self.keys[self.head];
+            (self.deadline(key), self.entry(key))
+        })
     }
 
     /// The effective deadline of the next timer to fire from the run, if it is active.
@@ -63,85 +71,86 @@ impl Run {
     }
 
     #[inline]
-    fn entry(&self, key: u64) -> SlotEntry {
+    fn entry(&self, key: u64) -> Ref {
         self.entries[position(key)]
     }
 
     /// A reference a few places ahead of the head, to prefetch its storage.
     #[inline]
-    pub(crate) fn ahead(&self, by: usize) -> Option<SlotEntry> {
+    pub(crate) fn ahead(&self, by: usize) -> Option<Ref> {
         self.keys.get(self.head + by).map(|&key| self.entry(key))
     }
 
     /// Starts a run for the slot spanning ticks `start..=end`, at most 2^32 ticks: `fill`
-    /// pushes the slot's live references in slot order, each with its effective deadline.
+    /// pushes the live timers of the slot, each with its effective deadline and stamp. An empty
+    /// fill leaves the run inactive.
     pub(crate) fn start(&mut self, start: u64, end: u64, fill: impl FnOnce(&mut Filling<'_>)) {
         debug_assert_eq!(self.live, 0, "a run starts while another is active");
         debug_assert!(
             end - start <= u64::from(u32::MAX),
             "a run spans more than 2^32 ticks"
         );
-        self.entries.clear();
-        self.keys.clear();
-        fill(&mut Filling {
-            entries: &mut self.entries,
-            keys: &mut self.keys,
+        let mut arrivals = std::mem::take(&mut self.arrivals);
+        arrivals.clear();
+        let mut filling = Filling {
+            arrivals: &mut arrivals,
             start,
             end,
-        });
-        debug_assert!(
-            self.entries.len() <= RUN_MAX,
-            "a run of {}",
-            self.entries.len()
-        );
+            last_stamp: 0,
+            stamp_order: true,
+        };
+        fill(&mut filling);
+        if !filling.stamp_order {
+            // A lazily moved timer rejoined the slot late: positions must follow the stamps,
+            // so that ties fire by stamp.
+            arrivals.sort_unstable_by_key(|&(stamp, _, _)| stamp);
+        }
+        debug_assert!(arrivals.len() <= RUN_MAX, "a run of {}", arrivals.len());
+        self.entries.clear();
+        self.keys.clear();
+        for (at, &(_, r, offset)) in arrivals.iter().enumerate() {
+            self.keys.push((offset << POSITION_BITS) | at as u64);
+            self.entries.push(r);
+        }
+        self.arrivals = arrivals;
         let offset_bits = u64::BITS - (end - start).leading_zeros();
         sort_by_offset(&mut self.keys, &mut self.scratch, offset_bits);
         (self.head, self.live) = (0, self.keys.len());
         self.start = start;
+        if self.live == 0 {
+            self.clear();
+        }
     }
 
-    /// Takes the head out of the run (it fires) and returns its effective deadline and
-    /// reference.
+    /// Moves the head past the timer that just fired or left; the caller then skips stale
+    /// references with `skip_stale`.
     #[inline(always)]
-    pub(crate) fn pop(&mut self) -> (u64, SlotEntry) {
-        let key = self.keys[self.head];
-        let fired = (self.deadline(key), self.entry(key));
+    pub(crate) fn advance(&mut self) {
         self.head += 1;
-        self.live -= 1;
-        self.skip_dead();
-        fired
     }
 
-    /// The timer at run location `at` was cancelled or rescheduled: its reference becomes a
-    /// tombstone, skipped when it reaches the head.
-    pub(crate) fn unplace(&mut self, at: u32) {
-        debug_assert!(self.live > 0, "unplace from an empty run");
-        self.entries[(at - RUN_AT) as usize] = DEAD;
-        self.live -= 1;
-        self.skip_dead();
-    }
-
-    /// Keeps the head live, and ends the run when its last timer has left.
+    /// Keeps the head live (`is_live` tells a live reference), and ends the run when its last
+    /// timer has left.
     #[inline]
-    fn skip_dead(&mut self) {
+    pub(crate) fn skip_stale(&mut self, is_live: impl Fn(Ref) -> bool) {
         if self.live == 0 {
             self.clear();
             return;
         }
-        // Without tombstones every reference left is live.
+        // Without stale references every one left is live.
         if self.live < self.keys.len() - self.head {
-            while self.entry(self.keys[self.head]) == DEAD {
+            while !is_live(self.entry(self.keys[self.head])) {
                 self.head += 1;
             }
         }
     }
 
-    /// The references of the run, live or not, with their locations, for tests.
+    /// The references of the run, live or not, for tests.
     #[cfg(test)]
-    pub(crate) fn for_each(&self, mut each: impl FnMut(SlotEntry, u32)) {
+    pub(crate) fn for_each(&self, mut each: impl FnMut(Ref)) {
         if self.live > 0 {
             for &key in &self.keys[self.head..] {
-                each(self.entry(key), RUN_AT + position(key) as u32);
+                each(self.entry(key));
             }
         }
     }
@@ -154,35 +163,32 @@ impl Run {
     }
 }
 
-/// A run being filled: its references in slot order, and one sort key each.
+/// A run being filled.
 pub(crate) struct Filling<'a> {
-    entries: &'a mut Vec<SlotEntry>,
-    keys: &'a mut Vec<u64>,
+    arrivals: &'a mut Vec<(u64, Ref, u64)>,
     start: u64,
     end: u64,
+    last_stamp: u64,
+    stamp_order: bool,
 }
 
 impl Filling<'_> {
     pub(crate) fn reserve(&mut self, additional: usize) {
-        self.entries.reserve(additional);
-        self.keys.reserve(additional);
+        self.arrivals.reserve(additional);
     }
 
-    /// Adds the next reference of the slot, whose timer is due at `deadline`, and returns its
-    /// location in the run.
+    /// Adds the next live timer of the slot, due at `deadline` with stamp `stamp`.
     #[inline]
-    pub(crate) fn push(&mut self, entry: SlotEntry, deadline: u64) -> u32 {
+    pub(crate) fn push(&mut self, r: Ref, deadline: u64, stamp: u64) {
         debug_assert!(
             (self.start..=self.end).contains(&deadline),
             "a run timer at {deadline} outside {}..={}",
             self.start,
             self.end
         );
-        let at = self.entries.len() as u64;
-        self.keys
-            .push(((deadline - self.start) << POSITION_BITS) | at);
-        self.entries.push(entry);
-        RUN_AT + at as u32
+        self.stamp_order &= stamp >= self.last_stamp;
+        self.last_stamp = stamp;
+        self.arrivals.push((stamp, r, deadline - self.start));
     }
 }
 
