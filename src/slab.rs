@@ -212,30 +212,55 @@ impl<V> Slab<V> {
         self.entries.reserve(additional.saturating_sub(free_listed));
     }
 
-    /// The index the next [`insert_at_next`](Self::insert_at_next) will use, or an error if
-    /// storage is full.
-    #[inline]
-    pub(crate) fn next_index(&self) -> Result<u32, CapacityError> {
+    /// Stores `value` and returns its key: `file` is told the new occupant's reference first
+    /// and answers where it is filed. The free entry is looked up once.
+    #[inline(always)]
+    pub(crate) fn insert_with(
+        &mut self,
+        value: V,
+        file: impl FnOnce(Ref) -> u32,
+    ) -> Result<TimerKey, CapacityError> {
         if self.free != NONE {
-            return Ok(self.free);
+            let index = self.free;
+            let entry = &mut self.entries[index as usize];
+            let State::Vacant { next } = entry.state else {
+                unreachable!("free list points at an occupied entry {index}");
+            };
+            let filed = file(make_ref(index, entry.placement));
+            entry.state = State::Occupied { filed, value };
+            self.free = next;
+            self.len += 1;
+            return Ok(TimerKey {
+                index,
+                generation: entry.generation,
+            });
         }
+        self.insert_fresh(value, file)
+    }
+
+    /// `insert_with` into an entry never used before.
+    #[inline(never)]
+    fn insert_fresh(
+        &mut self,
+        value: V,
+        file: impl FnOnce(Ref) -> u32,
+    ) -> Result<TimerKey, CapacityError> {
         let index = self.entries.len();
         if index >= self.max_entries as usize {
             return Err(CapacityError);
         }
-        Ok(index as u32)
-    }
-
-    /// The reference the next [`insert_at_next`](Self::insert_at_next) will return, or an
-    /// error if storage is full.
-    #[inline]
-    pub(crate) fn next_ref(&self) -> Result<Ref, CapacityError> {
-        let index = self.next_index()?;
-        let placement = match self.entries.get(index as usize) {
-            Some(entry) if index != self.entries.len() as u32 => entry.placement,
-            _ => self.fresh.1,
-        };
-        Ok(make_ref(index, placement))
+        let (generation, placement) = self.fresh;
+        let filed = file(make_ref(index as u32, placement));
+        self.entries.push(Entry {
+            generation,
+            placement,
+            state: State::Occupied { filed, value },
+        });
+        self.len += 1;
+        Ok(TimerKey {
+            index: index as u32,
+            generation,
+        })
     }
 
     /// Records where the occupant at `index` is filed.
@@ -246,49 +271,10 @@ impl<V> Slab<V> {
         }
     }
 
-    /// Stores `value`, filed at `filed`, at [`next_index`](Self::next_index), which must have
-    /// returned an index. Returns its key and its live reference.
-    #[inline]
-    pub(crate) fn insert_at_next(&mut self, value: V, filed: u32) -> (TimerKey, Ref) {
-        if self.free != NONE {
-            let index = self.free;
-            let entry = &mut self.entries[index as usize];
-            let State::Vacant { next } = entry.state else {
-                unreachable!("free list points at an occupied entry {index}");
-            };
-            self.free = next;
-            entry.state = State::Occupied { filed, value };
-            self.len += 1;
-            let key = TimerKey {
-                index,
-                generation: entry.generation,
-            };
-            return (key, make_ref(index, entry.placement));
-        }
-        let index = self.entries.len();
-        debug_assert!(
-            index < self.max_entries as usize,
-            "insert into full storage"
-        );
-        let (generation, placement) = self.fresh;
-        self.entries.push(Entry {
-            generation,
-            placement,
-            state: State::Occupied { filed, value },
-        });
-        self.len += 1;
-        let key = TimerKey {
-            index: index as u32,
-            generation,
-        };
-        (key, make_ref(index as u32, placement))
-    }
-
     /// Stores `value` and returns its key.
     #[cfg(test)]
     pub(crate) fn insert(&mut self, value: V, filed: u32) -> Result<TimerKey, CapacityError> {
-        self.next_index()?;
-        Ok(self.insert_at_next(value, filed).0)
+        self.insert_with(value, |_| filed)
     }
 
     #[inline]
@@ -409,29 +395,29 @@ impl<V> Slab<V> {
     /// still there.
     #[inline]
     pub(crate) fn remove(&mut self, key: TimerKey) -> Option<(u32, V)> {
-        let entry = self.entries.get(key.index as usize)?;
+        let entry = self.entries.get_mut(key.index as usize)?;
         let filed = match entry.state {
             State::Occupied { filed, .. } if entry.generation == key.generation => filed,
             _ => return None,
         };
-        Some((filed, self.vacate(key.index).1))
+        let value = Self::free_entry(entry, key.index, &mut self.free);
+        self.len -= 1;
+        Some((filed, value))
     }
 
-    /// Frees the occupied entry at `index` and returns its key and value.
-    #[inline]
-    pub(crate) fn vacate(&mut self, index: u32) -> (TimerKey, V) {
-        let entry = &mut self.entries[index as usize];
-        let generation = entry.generation;
+    /// Makes the occupied `entry` at `index` vacant, on the free list headed by `free` (or
+    /// retired), and returns its value.
+    #[inline(always)]
+    fn free_entry(entry: &mut Entry<V>, index: u32, free: &mut u32) -> V {
         // A generation or placement that would wrap retires the entry: it never joins the
         // free list again.
-        let next_generation = generation.checked_add(1);
-        let next_placement = entry.placement.checked_add(1);
-        let next = match (next_generation, next_placement) {
+        let next = match (
+            entry.generation.checked_add(1),
+            entry.placement.checked_add(1),
+        ) {
             (Some(next_generation), Some(next_placement)) => {
                 (entry.generation, entry.placement) = (next_generation, next_placement);
-                let next = self.free;
-                self.free = index;
-                next
+                std::mem::replace(free, index)
             }
             _ => {
                 // Stale keys and references must not match while the entry sits retired.
@@ -439,11 +425,20 @@ impl<V> Slab<V> {
                 RETIRED
             }
         };
-        self.len -= 1;
         match std::mem::replace(&mut entry.state, State::Vacant { next }) {
-            State::Occupied { value, .. } => (TimerKey { index, generation }, value),
-            State::Vacant { .. } => unreachable!("vacate of the vacant entry {index}"),
+            State::Occupied { value, .. } => value,
+            State::Vacant { .. } => unreachable!("freeing the vacant entry {index}"),
         }
+    }
+
+    /// Frees the occupied entry at `index` and returns its key and value.
+    #[inline]
+    pub(crate) fn vacate(&mut self, index: u32) -> (TimerKey, V) {
+        let entry = &mut self.entries[index as usize];
+        let generation = entry.generation;
+        let value = Self::free_entry(entry, index, &mut self.free);
+        self.len -= 1;
+        (TimerKey { index, generation }, value)
     }
 
     /// The occupant at `index`, if any: its key and its value, to change.
@@ -546,8 +541,12 @@ mod tests {
     #[test]
     fn references_go_stale_on_free_and_on_replace() {
         let mut slab = Slab::new();
-        slab.next_index().unwrap();
-        let (key, first) = slab.insert_at_next('a', 7);
+        let mut first = 0;
+        let key = slab.insert_with('a', |r| {
+            first = r;
+            7
+        });
+        let key = key.unwrap();
         assert_eq!(slab.resolve(first), Some(&'a'));
         let second = slab.replace(key.index, 9);
         assert_ne!(first, second);
@@ -557,7 +556,12 @@ mod tests {
         slab.remove(key);
         assert!(!slab.is_live(second));
         // The next occupant of the same entry gets a fresh placement.
-        let (_, third) = slab.insert_at_next('b', 0);
+        let mut third = 0;
+        slab.insert_with('b', |r| {
+            third = r;
+            0
+        })
+        .unwrap();
         assert!(!slab.is_live(first) && !slab.is_live(second) && slab.is_live(third));
     }
 

@@ -96,14 +96,19 @@ macro_rules! count {
 /// Where a timer filed in the run is filed.
 const RUN: u32 = u32::MAX;
 
-/// Blocks the arena may hold: a slot id (`block << SLOT_BITS | slot`) must stay below `RUN`.
-const MAX_BLOCKS: usize = (RUN >> SLOT_BITS) as usize;
+/// Blocks the arena may hold: a slot id (`block << SLOT_BITS | slot`, and `TICK_SLOT`) must
+/// stay below `RUN`.
+const MAX_BLOCKS: usize = ((TICK_SLOT - 1) >> SLOT_BITS) as usize;
 
-/// A stale front slot with at most this many references is scanned for its earliest timer; a
-/// larger one is split. Scanning costs a read per reference, splitting a move per timer that
-/// a cascade would make anyway, but a block (about 6 KB). (Small in tests, so that the model
-/// tests split often.)
-const SCAN_MAX: usize = if cfg!(test) { 6 } else { 128 };
+/// A stale front slot is scanned for its earliest timer if it holds at most this many
+/// references, or at most `SCAN_PER_TOUCH` per operation that touched it since its last scan
+/// (so that scans cost O(1) per operation, amortized); otherwise it is split. A scan costs a
+/// read per reference; a split a move per timer that a cascade would make anyway, but a block
+/// (about 6 KB), and inserts into a split slot descend into its block. A slot split down to
+/// ticks is in stamp order, so a run of cancels of the earliest pops its head each time. (Small
+/// in tests, so that the model tests split often.)
+const SCAN_MAX: usize = if cfg!(test) { 6 } else { 16 };
+const SCAN_PER_TOUCH: usize = if cfg!(test) { 1 } else { 4 };
 
 /// Timer storage larger than this is not expected to stay in cache, so cascades, splits,
 /// sweeps and runs being filled, which read the storage of every timer they visit, prefetch it
@@ -125,16 +130,71 @@ struct Block {
     parent: u32,
 }
 
-/// The id of slot `slot` of block `block`, as entries record where they are filed.
+/// The bit of a slot id that says the slot is a level-0 slot (one tick), whose timers are moved
+/// at once, never lazily. `RUN` has it too.
+const TICK_SLOT: u32 = 1 << 31;
+
+/// The id of slot `slot` of block `block` of `level`, as entries record where they are filed.
 #[inline(always)]
-fn slot_id(block: u32, slot: usize) -> u32 {
-    (block << SLOT_BITS) | slot as u32
+fn slot_id(block: u32, slot: usize, level: usize) -> u32 {
+    let tick = if level == 0 { TICK_SLOT } else { 0 };
+    (block << SLOT_BITS) | slot as u32 | tick
 }
 
 /// The block and slot an id names.
 #[inline(always)]
 fn split_id(id: u32) -> (u32, usize) {
-    (id >> SLOT_BITS, (id & (SLOTS as u32 - 1)) as usize)
+    (
+        (id & !TICK_SLOT) >> SLOT_BITS,
+        (id & (SLOTS as u32 - 1)) as usize,
+    )
+}
+
+/// Files a timer whose stamp is newer than every stamp in the wheel (an insert, or a move at
+/// once): reference `r`, effective deadline `effective` (at or after `now`), at the back of its
+/// slot in the blocks `path` leads to. Returns the slot's id for its storage entry. A free
+/// function over the wheel's parts, so that an insert can file while it holds its storage entry.
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+fn file_fresh(
+    path: &[u32; LEVELS],
+    blocks: &mut [Block],
+    occupancy: &mut [u64],
+    pool: &mut Pool,
+    now: u64,
+    r: Ref,
+    effective: u64,
+    stamp: u64,
+) -> u32 {
+    let mut level = level_of(now, effective);
+    let mut block = path[level];
+    let mut slot_index = slot_of(effective, level);
+    if blocks[block as usize].slots[slot_index].child != NIL {
+        (block, slot_index, level) = file_in_split(blocks, block, slot_index, level, effective);
+    }
+    blocks[block as usize].slots[slot_index].push_fresh(pool, r, effective, stamp);
+    occupancy[block as usize] |= 1 << slot_index;
+    slot_id(block, slot_index, level)
+}
+
+/// The flat slot under slot `slot_index` of `block` (of `level`) where `effective` belongs,
+/// descending through splits: block, slot, level.
+#[cold]
+fn file_in_split(
+    blocks: &[Block],
+    mut block: u32,
+    mut slot_index: usize,
+    mut level: usize,
+    effective: u64,
+) -> (u32, usize, usize) {
+    loop {
+        let child = blocks[block as usize].slots[slot_index].child;
+        if child == NIL {
+            return (block, slot_index, level);
+        }
+        (block, level) = (child, level - 1);
+        slot_index = slot_of(effective, level);
+    }
 }
 
 /// A hierarchical hashed timing wheel: timers keyed by [`TimerKey`], due at `u64` ticks.
@@ -495,17 +555,35 @@ impl<T> TimerWheel<T> {
     /// ```
     #[inline]
     pub fn try_insert_at(&mut self, deadline: u64, value: T) -> Result<TimerKey, CapacityError> {
-        let r = self.slab.next_ref()?;
-        let stamp = self.next_stamp();
-        let filed = self.file(r, deadline.max(self.now), stamp);
-        let (key, _) = self.slab.insert_at_next(
+        let (now, stamp) = (self.now, self.stamp);
+        let (path, blocks, occupancy, pool) = (
+            &self.path,
+            &mut self.blocks,
+            &mut self.occupancy,
+            &mut self.pool,
+        );
+        let key = self.slab.insert_with(
             Timer {
                 deadline,
                 stamp,
                 value,
             },
-            filed,
-        );
+            |r| {
+                file_fresh(
+                    path,
+                    blocks,
+                    occupancy,
+                    pool,
+                    now,
+                    r,
+                    deadline.max(now),
+                    stamp,
+                )
+            },
+        )?;
+        self.stamp += 1;
+        // The new timer may come before the run's next: `poll` checks the wheel again.
+        self.run_gate = 0;
         Ok(key)
     }
 
@@ -570,37 +648,56 @@ impl<T> TimerWheel<T> {
         };
         self.stamp += 1;
         let filed = *occupant.filed;
-        occupant.value.deadline = deadline;
+        let old = std::mem::replace(&mut occupant.value.deadline, deadline);
         occupant.value.stamp = stamp;
         let effective = deadline.max(now);
-        if filed != RUN {
+        let index = key.index();
+        if filed & TICK_SLOT == 0 {
+            // In a coarse slot (not a tick, not the run), whose timers are all due at or after
+            // its start: one moved later stays where it is. Only its slot's cached earliest
+            // may need to know.
             let (block, slot_index) = split_id(filed);
-            let block = &mut self.blocks[block as usize];
-            let level = block.level;
-            let start = block.start | ((slot_index as u64) << (level as u32 * SLOT_BITS));
-            if level > 0 && effective >= start {
-                // Lazy: the timer stays; its slot learns what changed for its cached earliest
-                // and orders.
-                let slot = &mut block.slots[slot_index];
-                (slot.in_order, slot.stamp_order) = (false, false);
-                if slot.earliest_index == key.index() && !slot.stale {
-                    if effective < slot.earliest {
-                        // Earlier than before: still the earliest.
-                        (slot.earliest, slot.earliest_stamp) = (effective, stamp);
-                    } else {
-                        slot.stale = true;
-                        self.settle();
-                    }
-                } else if (effective, stamp) < (slot.earliest, slot.earliest_stamp) {
-                    // Before the cached earliest, a bound even when stale: the earliest now.
-                    (slot.earliest, slot.earliest_stamp) = (effective, stamp);
-                    slot.earliest_index = key.index();
-                    slot.stale = false;
+            if effective >= old {
+                let slot = &mut self.blocks[block as usize].slots[slot_index];
+                if slot.earliest_index == index && !slot.stale {
+                    slot.stale = true;
+                    self.settle();
                 }
                 return true;
             }
+            if self.reschedule_earlier_lazily(block, slot_index, index, effective, stamp) {
+                return true;
+            }
         }
-        self.move_now(key.index(), filed, effective, stamp);
+        self.move_now(index, filed, effective, stamp);
+        true
+    }
+
+    /// A reschedule of the timer at storage `index`, in coarse slot `slot_index` of `block`,
+    /// to an earlier effective deadline: lazy too, if still at or after the slot's start (the
+    /// slot's cached earliest follows); returns whether it was.
+    #[inline]
+    fn reschedule_earlier_lazily(
+        &mut self,
+        block: u32,
+        slot_index: usize,
+        index: u32,
+        effective: u64,
+        stamp: u64,
+    ) -> bool {
+        let block = &mut self.blocks[block as usize];
+        let start = block.start | ((slot_index as u64) << (block.level as u32 * SLOT_BITS));
+        if effective < start {
+            return false;
+        }
+        let slot = &mut block.slots[slot_index];
+        // Earlier than before: if it was the earliest it still is, and if it comes before the
+        // cached earliest (a bound even when stale) it is the earliest now.
+        if (slot.earliest_index == index && !slot.stale) || effective < slot.earliest {
+            (slot.earliest, slot.earliest_stamp) = (effective, stamp);
+            slot.earliest_index = index;
+            slot.stale = false;
+        }
         true
     }
 
@@ -611,7 +708,17 @@ impl<T> TimerWheel<T> {
     fn move_now(&mut self, index: u32, filed: u32, effective: u64, stamp: u64) {
         let r = self.slab.replace(index, RUN);
         self.unfile(filed, index);
-        let filed = self.file(r, effective, stamp);
+        let filed = file_fresh(
+            &self.path,
+            &mut self.blocks,
+            &mut self.occupancy,
+            &mut self.pool,
+            self.now,
+            r,
+            effective,
+            stamp,
+        );
+        self.run_gate = 0;
         self.slab.set_filed(index, filed);
     }
 
@@ -996,43 +1103,22 @@ impl<T> TimerWheel<T> {
         self.slab.clear();
     }
 
-    /// The next stamp.
-    #[inline(always)]
-    fn next_stamp(&mut self) -> u64 {
-        let stamp = self.stamp;
-        self.stamp += 1;
-        stamp
-    }
-
     /// Files the timer that reference `r` names, with effective deadline `effective` (at or
-    /// after `now`) and stamp `stamp`, at the back of its slot, and returns the slot's id for
-    /// its storage entry.
-    #[inline(always)]
+    /// after `now`) and stamp `stamp` (of any age: a timer filed again), at the back of its
+    /// slot, and returns the slot's id for its storage entry.
     fn file(&mut self, r: Ref, effective: u64, stamp: u64) -> u32 {
         let level = level_of(self.now, effective);
-        let mut block = self.path[level];
-        let mut slot_index = slot_of(effective, level);
-        if self.blocks[block as usize].slots[slot_index].child != NIL {
-            (block, slot_index) = self.file_in_split(block, slot_index, effective);
-        }
+        let (block, slot_index, level) = file_in_split(
+            &self.blocks,
+            self.path[level],
+            slot_of(effective, level),
+            level,
+            effective,
+        );
         self.blocks[block as usize].slots[slot_index].push(&mut self.pool, r, effective, stamp);
         self.occupancy[block as usize] |= 1 << slot_index;
-        // The new timer may come before the run's next: `poll` checks the wheel again.
         self.run_gate = 0;
-        slot_id(block, slot_index)
-    }
-
-    /// The flat slot under a split one where `effective` belongs.
-    #[cold]
-    fn file_in_split(&self, mut block: u32, mut slot_index: usize, effective: u64) -> (u32, usize) {
-        loop {
-            let child = self.blocks[block as usize].slots[slot_index].child;
-            if child == NIL {
-                return (block, slot_index);
-            }
-            block = child;
-            slot_index = slot_of(effective, self.blocks[block as usize].level);
-        }
+        slot_id(block, slot_index, level)
     }
 
     /// Takes a timer that just left (cancelled, fired or moved: its reference is stale now)
@@ -1047,6 +1133,7 @@ impl<T> TimerWheel<T> {
         let slot = &mut self.blocks[block as usize].slots[slot_index];
         debug_assert!(slot.live > 0, "unfile from the empty slot {filed}");
         slot.live -= 1;
+        slot.touches = slot.touches.saturating_add(1);
         if slot.live == 0 {
             slot.clear(&mut self.pool);
             self.slot_emptied(block, slot_index);
@@ -1125,9 +1212,7 @@ impl<T> TimerWheel<T> {
             }
             if level == 0 {
                 self.settle_tick(block, slot_index);
-            } else if slot.in_order {
-                self.settle_ordered(block, slot_index);
-            } else if slot.len() <= SCAN_MAX {
+            } else if slot.len() <= SCAN_MAX.max(slot.touches as usize * SCAN_PER_TOUCH) {
                 self.scan(block, slot_index);
             } else {
                 self.split(block, slot_index);
@@ -1172,23 +1257,6 @@ impl<T> TimerWheel<T> {
         self.scratch = scratch;
     }
 
-    /// Settles a coarse slot whose live references are in (deadline, stamp) order: the first
-    /// live one is the earliest.
-    fn settle_ordered(&mut self, block: u32, slot_index: usize) {
-        let slot = &mut self.blocks[block as usize].slots[slot_index];
-        while let Some(r) = slot.front(&self.pool) {
-            count!(self, 1);
-            if let Some(timer) = self.slab.resolve(r) {
-                (slot.earliest, slot.earliest_stamp) = (timer.deadline, timer.stamp);
-                slot.earliest_index = ref_index(r);
-                slot.stale = false;
-                return;
-            }
-            slot.pop_front(&mut self.pool);
-        }
-        unreachable!("an occupied slot has a live reference");
-    }
-
     /// Settles a small coarse slot by reading all of it: drops its stale references, files
     /// again the timers lazily moved past its span, and caches the earliest of the rest.
     fn scan(&mut self, block: u32, slot_index: usize) {
@@ -1225,6 +1293,7 @@ impl<T> TimerWheel<T> {
             },
         );
         slot.live -= refile.len() as u32;
+        slot.touches = 0;
         match earliest {
             Some((deadline, stamp, index)) => {
                 (slot.earliest, slot.earliest_stamp, slot.earliest_index) =
@@ -1253,7 +1322,8 @@ impl<T> TimerWheel<T> {
                 level,
             )
         };
-        let Some(child) = self.try_alloc_block(level - 1, start, slot_id(block, slot_index)) else {
+        let Some(child) = self.try_alloc_block(level - 1, start, slot_id(block, slot_index, level))
+        else {
             // Out of block ids (a wheel of more than 2^26 blocks): scan instead.
             return self.scan(block, slot_index);
         };
@@ -1307,7 +1377,7 @@ impl<T> TimerWheel<T> {
                 let to = slot_of(deadline, level);
                 block.slots[to].push(pool, r, deadline, stamp);
                 *occupancy |= 1 << to;
-                *occupant.filed = slot_id(child, to);
+                *occupant.filed = slot_id(child, to, level);
             },
         );
         self.run_gate = 0;
@@ -1556,7 +1626,7 @@ impl<T> TimerWheel<T> {
         while let Some(block) = visit.pop() {
             let b = &self.blocks[block as usize];
             for (slot_index, slot) in b.slots.iter().enumerate() {
-                let id = slot_id(block, slot_index);
+                let id = slot_id(block, slot_index, b.level);
                 let bit = self.occupancy[block as usize] >> slot_index & 1 == 1;
                 if slot.child != NIL {
                     assert_eq!(slot.len(), 0, "a split slot holds references");

@@ -128,14 +128,14 @@ pub(crate) struct Slot {
     pub(crate) earliest_index: u32,
     /// Whether the timer `earliest_index` has left or moved, so the cache may be a bound only.
     pub(crate) stale: bool,
-    /// Whether the live references are in (deadline, stamp) order, so the first live one is
-    /// the earliest.
-    pub(crate) in_order: bool,
-    /// Whether the live references are in stamp order (always so with `in_order`).
+    /// Whether the references were pushed in stamp order, so that in a level-0 slot (where
+    /// every timer has the same effective deadline) the first live one is the earliest. Lazy
+    /// moves never happen in level-0 slots.
     pub(crate) stamp_order: bool,
-    /// (deadline, stamp) of the last reference pushed, for the two orders.
-    latest: u64,
+    /// Stamp of the last reference pushed.
     latest_stamp: u64,
+    /// Pushes and departures since the slot was last scanned: what pays for the next scan.
+    pub(crate) touches: u32,
 }
 
 impl Default for Slot {
@@ -153,10 +153,9 @@ impl Default for Slot {
             earliest_stamp: u64::MAX,
             earliest_index: NIL,
             stale: false,
-            in_order: true,
             stamp_order: true,
-            latest: 0,
             latest_stamp: 0,
+            touches: 0,
         }
     }
 }
@@ -192,18 +191,43 @@ impl Slot {
         self.note(r, deadline, stamp);
     }
 
+    /// `push` of a timer whose stamp is newer than every stamp in the wheel (an insert, or a
+    /// move at once): it cannot come before an equal deadline, nor break the stamp order.
+    #[inline(always)]
+    pub(crate) fn push_fresh(&mut self, pool: &mut Pool, r: Ref, deadline: u64, stamp: u64) {
+        debug_assert!(
+            stamp >= self.latest_stamp,
+            "a fresh stamp older than the slot's"
+        );
+        if self.tail as usize >= CHUNK {
+            self.push_slow(pool, r);
+        } else {
+            pool.chunks[self.last as usize].refs[self.tail as usize] = r;
+            self.tail += 1;
+            self.len += 1;
+        }
+        self.live += 1;
+        self.touches = self.touches.saturating_add(1);
+        if deadline < self.earliest || self.earliest_index == NIL {
+            (self.earliest, self.earliest_stamp) = (deadline, stamp);
+            self.earliest_index = ref_index(r);
+            self.stale = false;
+        }
+        self.latest_stamp = stamp;
+    }
+
     /// What a push of a live reference tells the header: counts, cache, orders.
     #[inline(always)]
     fn note(&mut self, r: Ref, deadline: u64, stamp: u64) {
         self.live += 1;
+        self.touches = self.touches.saturating_add(1);
         if (deadline, stamp) < (self.earliest, self.earliest_stamp) || self.earliest_index == NIL {
             (self.earliest, self.earliest_stamp) = (deadline, stamp);
             self.earliest_index = ref_index(r);
             self.stale = false;
         }
-        self.in_order &= (deadline, stamp) >= (self.latest, self.latest_stamp);
         self.stamp_order &= stamp >= self.latest_stamp;
-        (self.latest, self.latest_stamp) = (deadline, stamp);
+        self.latest_stamp = stamp;
     }
 
     /// `push` into a slot whose last chunk is full, or that has none.
@@ -342,18 +366,18 @@ impl Slot {
             while read < end {
                 let r = pool.chunks[read_chunk as usize].refs[read];
                 read += 1;
-                if !keep(r) {
-                    continue;
-                }
                 if write == CHUNK {
                     write_chunk = pool.chunks[write_chunk as usize].next;
                     write = 0;
                 }
-                // The write position never overtakes the read position: it trails it in the
-                // same chunk or writes a chunk already read.
+                // Every reference read is written at `write`, which moves on only past those
+                // kept: no branch on liveness, which a sweep finds true and false at random.
+                // The write position never overtakes the read position (it trails it in the
+                // same chunk or writes a chunk already read), so nothing unread is clobbered.
+                let kept_here = keep(r);
                 pool.chunks[write_chunk as usize].refs[write] = r;
-                write += 1;
-                kept += 1;
+                write += usize::from(kept_here);
+                kept += usize::from(kept_here);
             }
             if remaining == 0 {
                 break;
@@ -392,8 +416,7 @@ impl Slot {
         (self.first, self.last, self.head, self.tail, self.len) = (NIL, NIL, 0, CHUNK as u32, 0);
         self.live = 0;
         (self.earliest, self.earliest_stamp, self.earliest_index) = (u64::MAX, u64::MAX, NIL);
-        (self.stale, self.in_order, self.stamp_order) = (false, true, true);
-        (self.latest, self.latest_stamp) = (0, 0);
+        (self.stale, self.stamp_order, self.latest_stamp) = (false, true, 0);
     }
 
     /// Visits the unconsumed references in order.
@@ -437,7 +460,7 @@ mod tests {
         }
         assert_eq!(slot.len(), 3 * CHUNK + 7);
         assert_eq!(slot.live as usize, 3 * CHUNK + 7);
-        assert!(slot.in_order && slot.stamp_order);
+        assert!(slot.stamp_order);
         for i in 0..3 * CHUNK as u32 + 7 {
             assert_eq!(slot.front(&pool), Some(make_ref(i, 0)));
             assert_eq!(slot.pop_front(&mut pool), Some(make_ref(i, 0)));
@@ -476,9 +499,9 @@ mod tests {
         let mut slot = Slot::default();
         slot.push(&mut pool, make_ref(1, 0), 50, 1);
         slot.push(&mut pool, make_ref(2, 0), 50, 2);
-        assert!(slot.in_order && slot.stamp_order);
+        assert!(slot.stamp_order);
         slot.push(&mut pool, make_ref(3, 0), 40, 3);
-        assert!(!slot.in_order && slot.stamp_order);
+        assert!(slot.stamp_order);
         assert_eq!((slot.earliest, slot.earliest_index), (40, 3));
         // An older stamp at the same deadline takes the cache: (deadline, stamp) order.
         slot.push(&mut pool, make_ref(4, 0), 40, 0);

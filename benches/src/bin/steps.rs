@@ -25,7 +25,12 @@ use tierwheel_bench::workloads::{Budget, Connections, Floor, Subject, Touch};
 
 /// Builds `n` connections, runs `steps` touches and prints ns per step.
 fn run<S: Subject>(n: usize, steps: u64) {
-    let mut table = Connections::<S>::new(n, Touch::CancelInsert);
+    let touch = match std::env::var("TIERWHEEL_TOUCH").as_deref() {
+        Ok("idle") => Touch::Idle,
+        Ok("reschedule") => Touch::Reschedule,
+        _ => Touch::CancelInsert,
+    };
+    let mut table = Connections::<S>::new(n, touch);
     let start = Instant::now();
     table.run(steps);
     let ns = start.elapsed().as_nanos() as f64 / steps.max(1) as f64;
