@@ -6,7 +6,8 @@
 //! and the wheel's bytes per pending timer, measured by a counting allocator.
 //!
 //! ```text
-//! cargo run --release --example server_timeouts [-- CONNECTIONS REQUESTS]
+//! cargo run --release --example server_timeouts [-- [CONNECTIONS] [REQUESTS]]
+//! cargo run --release --example server_timeouts -- 20_000 2_000_000
 //! ```
 
 #[path = "support/counting_alloc.rs"]
@@ -14,6 +15,7 @@ mod counting_alloc;
 
 use std::time::Instant;
 
+use clap::Parser;
 use tierwheel::baseline::SplitMix64;
 use tierwheel::{TimerKey, TimerWheel};
 
@@ -30,15 +32,37 @@ fn idle_timeout(rng: &mut SplitMix64) -> u64 {
     IDLE_TIMEOUT + rng.below(IDLE_TIMEOUT / 4)
 }
 
+/// A simulated server: connections with idle timeouts on one wheel, every request pushing its
+/// connection's timeout back.
+#[derive(Parser, Debug)]
+#[command(name = "server_timeouts")]
+struct Options {
+    /// Open connections, each with an idle timer (underscores allowed: 1_000_000).
+    #[arg(default_value = "1_000_000", value_parser = positive)]
+    connections: u64,
+    /// Requests to serve (underscores allowed).
+    #[arg(default_value = "50_000_000", value_parser = whole)]
+    requests: u64,
+}
+
+fn whole(text: &str) -> Result<u64, String> {
+    text.replace('_', "")
+        .parse()
+        .map_err(|_| format!("{text:?} is not a whole number"))
+}
+
+fn positive(text: &str) -> Result<u64, String> {
+    match whole(text)? {
+        0 => Err("at least one connection is needed".to_string()),
+        n => Ok(n),
+    }
+}
+
 fn main() {
-    let mut args = std::env::args().skip(1).map(|arg| {
-        arg.replace('_', "").parse::<u64>().unwrap_or_else(|_| {
-            eprintln!("usage: server_timeouts [CONNECTIONS] [REQUESTS]  (whole numbers)");
-            std::process::exit(2)
-        })
-    });
-    let connections = args.next().unwrap_or(1_000_000).max(1);
-    let requests = args.next().unwrap_or(50_000_000);
+    let Options {
+        connections,
+        requests,
+    } = Options::parse();
 
     let mut rng = SplitMix64::new(0x7157_2024);
     let mut idle_timers: Vec<TimerKey> = Vec::with_capacity(connections as usize);

@@ -4,8 +4,7 @@
 //!
 //! ```text
 //! cargo build --release -p tierwheel-bench --bin steps
-//! # implementation, N, steps
-//! target/release/steps wheel 10000 1000000
+//! target/release/steps wheel 10000 1000000   # IMPLEMENTATION N STEPS
 //! valgrind --tool=callgrind --callgrind-out-file=/dev/null \
 //!     target/release/steps floor_work2 10000 3000000
 //! ```
@@ -15,13 +14,45 @@
 //! of work per touch; see the criterion `budget` group and docs/benchmarks.md, "The touch
 //! budget").
 
-use std::process::ExitCode;
 use std::time::Instant;
 
+use clap::{Parser, ValueEnum};
 use tierwheel::baseline::{BTreeQueue, IndexedHeap, LazyBinaryHeap};
 use tierwheel::TimerWheel;
 
 use tierwheel_bench::workloads::{Budget, Connections, Floor, Subject, Touch};
+
+#[derive(Copy, Clone, Debug, ValueEnum)]
+#[value(rename_all = "snake_case")]
+enum Implementation {
+    Wheel,
+    LazyHeap,
+    IndexedHeap,
+    Btree,
+    Floor,
+    #[value(name = "floor_work1")]
+    FloorWork1,
+    #[value(name = "floor_work2")]
+    FloorWork2,
+    #[value(name = "floor_work4")]
+    FloorWork4,
+    #[value(name = "floor_work8")]
+    FloorWork8,
+}
+
+/// Runs a fixed number of "timeouts" steps for one implementation and prints ns per step.
+#[derive(Parser, Debug)]
+#[command(name = "steps")]
+struct Options {
+    /// The implementation to run.
+    #[arg(value_enum)]
+    implementation: Implementation,
+    /// Connections, each with one pending timer.
+    #[arg(value_parser = clap::value_parser!(u64).range(1..))]
+    n: u64,
+    /// Steps (touches) to run after the table is built.
+    steps: u64,
+}
 
 /// Builds `n` connections, runs `steps` touches and prints ns per step.
 fn run<S: Subject>(n: usize, steps: u64) {
@@ -42,30 +73,18 @@ fn run<S: Subject>(n: usize, steps: u64) {
     table.finish();
 }
 
-fn main() -> ExitCode {
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    let parsed = match args.as_slice() {
-        [name, n, steps] => n.parse().ok().zip(steps.parse().ok()).map(|ns| (name, ns)),
-        _ => None,
-    };
-    let Some((name, (n, steps))) = parsed.filter(|(_, (n, _))| *n > 0) else {
-        eprintln!("usage: steps IMPLEMENTATION N STEPS (N > 0)");
-        return ExitCode::from(2);
-    };
-    match name.as_str() {
-        "wheel" => run::<TimerWheel<u64>>(n, steps),
-        "lazy_heap" => run::<LazyBinaryHeap<u64>>(n, steps),
-        "indexed_heap" => run::<IndexedHeap<u64>>(n, steps),
-        "btree" => run::<BTreeQueue<u64>>(n, steps),
-        "floor" => run::<Floor>(n, steps),
-        "floor_work1" => run::<Budget<1>>(n, steps),
-        "floor_work2" => run::<Budget<2>>(n, steps),
-        "floor_work4" => run::<Budget<4>>(n, steps),
-        "floor_work8" => run::<Budget<8>>(n, steps),
-        other => {
-            eprintln!("steps: unknown implementation {other:?}");
-            return ExitCode::from(2);
-        }
+fn main() {
+    let options = Options::parse();
+    let (n, steps) = (options.n as usize, options.steps);
+    match options.implementation {
+        Implementation::Wheel => run::<TimerWheel<u64>>(n, steps),
+        Implementation::LazyHeap => run::<LazyBinaryHeap<u64>>(n, steps),
+        Implementation::IndexedHeap => run::<IndexedHeap<u64>>(n, steps),
+        Implementation::Btree => run::<BTreeQueue<u64>>(n, steps),
+        Implementation::Floor => run::<Floor>(n, steps),
+        Implementation::FloorWork1 => run::<Budget<1>>(n, steps),
+        Implementation::FloorWork2 => run::<Budget<2>>(n, steps),
+        Implementation::FloorWork4 => run::<Budget<4>>(n, steps),
+        Implementation::FloorWork8 => run::<Budget<8>>(n, steps),
     }
-    ExitCode::SUCCESS
 }
