@@ -1,10 +1,11 @@
-//! Runs a fixed number of "timeouts" steps for one implementation and prints the time they
-//! took: a loop for profilers. Under callgrind, the difference between two step counts is the
+//! Runs a fixed number of steps of the connection table (`timeouts`, `reschedule` or `idle`)
+//! for one implementation and prints the time they took: a loop for profilers. Under callgrind, the difference between two step counts is the
 //! per-step instruction count, with building and tearing down the table cancelled out.
 //!
 //! ```text
 //! cargo build --release -p tierwheel-bench --bin steps
 //! target/release/steps wheel 10000 1000000   # IMPLEMENTATION N STEPS
+//! target/release/steps wheel 10000 1000000 --workload idle
 //! valgrind --tool=callgrind --callgrind-out-file=/dev/null \
 //!     target/release/steps floor_work2 10000 3000000
 //! ```
@@ -40,7 +41,18 @@ enum Implementation {
     FloorWork8,
 }
 
-/// Runs a fixed number of "timeouts" steps for one implementation and prints ns per step.
+/// How each step touches a connection's timer.
+#[derive(Copy, Clone, Debug, ValueEnum)]
+enum Workload {
+    /// Cancel and insert, with a fresh jitter.
+    Timeouts,
+    /// Reschedule, with a fresh jitter.
+    Reschedule,
+    /// Reschedule later (each connection's jitter fixed).
+    Idle,
+}
+
+/// Runs a fixed number of connection-table steps for one implementation and prints ns per step.
 #[derive(Parser, Debug)]
 #[command(name = "steps")]
 struct Options {
@@ -52,15 +64,13 @@ struct Options {
     n: u64,
     /// Steps (touches) to run after the table is built.
     steps: u64,
+    /// How each step touches a connection's timer.
+    #[arg(long, value_enum, default_value = "timeouts")]
+    workload: Workload,
 }
 
 /// Builds `n` connections, runs `steps` touches and prints ns per step.
-fn run<S: Subject>(n: usize, steps: u64) {
-    let touch = match std::env::var("TIERWHEEL_TOUCH").as_deref() {
-        Ok("idle") => Touch::Idle,
-        Ok("reschedule") => Touch::Reschedule,
-        _ => Touch::CancelInsert,
-    };
+fn run<S: Subject>(n: usize, steps: u64, touch: Touch) {
     let mut table = Connections::<S>::new(n, touch);
     let start = Instant::now();
     table.run(steps);
@@ -76,15 +86,20 @@ fn run<S: Subject>(n: usize, steps: u64) {
 fn main() {
     let options = Options::parse();
     let (n, steps) = (options.n as usize, options.steps);
+    let touch = match options.workload {
+        Workload::Timeouts => Touch::CancelInsert,
+        Workload::Reschedule => Touch::Reschedule,
+        Workload::Idle => Touch::Idle,
+    };
     match options.implementation {
-        Implementation::Wheel => run::<TimerWheel<u64>>(n, steps),
-        Implementation::LazyHeap => run::<LazyBinaryHeap<u64>>(n, steps),
-        Implementation::IndexedHeap => run::<IndexedHeap<u64>>(n, steps),
-        Implementation::Btree => run::<BTreeQueue<u64>>(n, steps),
-        Implementation::Floor => run::<Floor>(n, steps),
-        Implementation::FloorWork1 => run::<Budget<1>>(n, steps),
-        Implementation::FloorWork2 => run::<Budget<2>>(n, steps),
-        Implementation::FloorWork4 => run::<Budget<4>>(n, steps),
-        Implementation::FloorWork8 => run::<Budget<8>>(n, steps),
+        Implementation::Wheel => run::<TimerWheel<u64>>(n, steps, touch),
+        Implementation::LazyHeap => run::<LazyBinaryHeap<u64>>(n, steps, touch),
+        Implementation::IndexedHeap => run::<IndexedHeap<u64>>(n, steps, touch),
+        Implementation::Btree => run::<BTreeQueue<u64>>(n, steps, touch),
+        Implementation::Floor => run::<Floor>(n, steps, touch),
+        Implementation::FloorWork1 => run::<Budget<1>>(n, steps, touch),
+        Implementation::FloorWork2 => run::<Budget<2>>(n, steps, touch),
+        Implementation::FloorWork4 => run::<Budget<4>>(n, steps, touch),
+        Implementation::FloorWork8 => run::<Budget<8>>(n, steps, touch),
     }
 }
