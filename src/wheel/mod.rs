@@ -96,9 +96,9 @@ macro_rules! count {
 /// Where a timer filed in the run is filed.
 const RUN: u32 = u32::MAX;
 
-/// Blocks the arena may hold: a slot id (`block << SLOT_BITS | slot`, and `TICK_SLOT`) must
-/// stay below `RUN`.
-const MAX_BLOCKS: usize = ((TICK_SLOT - 1) >> SLOT_BITS) as usize;
+/// Blocks the arena may hold: a slot id (`block << SLOT_BITS | slot`) must stay below the
+/// flag bits, `CACHED` and `TICK_SLOT`, and so below `RUN`.
+const MAX_BLOCKS: usize = ((CACHED - 1) >> SLOT_BITS) as usize;
 
 /// A stale front slot is scanned for its earliest timer if it holds at most this many
 /// references, or at most `SCAN_PER_TOUCH` per operation that touched it since its last scan
@@ -141,13 +141,28 @@ fn slot_id(block: u32, slot: usize, level: usize) -> u32 {
     (block << SLOT_BITS) | slot as u32 | tick
 }
 
+/// The bit of an entry's filing that says the timer may be its slot's cached earliest: set
+/// whenever it becomes so, cleared when a reschedule finds it is not. A later reschedule of a
+/// timer without it (and not in a tick slot) writes the timer's storage and nothing else.
+const CACHED: u32 = 1 << 30;
+
 /// The block and slot an id names.
 #[inline(always)]
 fn split_id(id: u32) -> (u32, usize) {
     (
-        (id & !TICK_SLOT) >> SLOT_BITS,
+        (id & !(TICK_SLOT | CACHED)) >> SLOT_BITS,
         (id & (SLOTS as u32 - 1)) as usize,
     )
+}
+
+/// `CACHED` if `became` says a push made the timer its slot's cached earliest.
+#[inline(always)]
+fn cached_if(became: bool) -> u32 {
+    if became {
+        CACHED
+    } else {
+        0
+    }
 }
 
 /// Files a timer whose stamp is newer than every stamp in the wheel (an insert, or a move at
@@ -172,9 +187,9 @@ fn file_fresh(
     if blocks[block as usize].slots[slot_index].child != NIL {
         (block, slot_index, level) = file_in_split(blocks, block, slot_index, level, effective);
     }
-    blocks[block as usize].slots[slot_index].push_fresh(pool, r, effective, stamp);
+    let became = blocks[block as usize].slots[slot_index].push_fresh(pool, r, effective, stamp);
     occupancy[block as usize] |= 1 << slot_index;
-    slot_id(block, slot_index, level)
+    slot_id(block, slot_index, level) | cached_if(became)
 }
 
 /// The flat slot under slot `slot_index` of `block` (of `level`) where `effective` belongs,
@@ -654,18 +669,21 @@ impl<T> TimerWheel<T> {
         let index = key.index();
         if filed & TICK_SLOT == 0 {
             // In a coarse slot (not a tick, not the run), whose timers are all due at or after
-            // its start: one moved later stays where it is. Only its slot's cached earliest
-            // may need to know.
-            let (block, slot_index) = split_id(filed);
+            // its start: one moved later stays where it is. Unless it may be its slot's cached
+            // earliest, nothing else needs to know.
             if effective >= old {
-                let slot = &mut self.blocks[block as usize].slots[slot_index];
-                if slot.earliest_index == index && !slot.stale {
-                    slot.stale = true;
-                    self.settle();
+                if filed & CACHED != 0 {
+                    *occupant.filed = filed & !CACHED;
+                    let (block, slot_index) = split_id(filed);
+                    let slot = &mut self.blocks[block as usize].slots[slot_index];
+                    if slot.earliest_index == index && !slot.stale {
+                        slot.stale = true;
+                        self.settle();
+                    }
                 }
                 return true;
             }
-            if self.reschedule_earlier_lazily(block, slot_index, index, effective, stamp) {
+            if self.reschedule_earlier_lazily(filed, index, effective, stamp) {
                 return true;
             }
         }
@@ -679,12 +697,12 @@ impl<T> TimerWheel<T> {
     #[inline]
     fn reschedule_earlier_lazily(
         &mut self,
-        block: u32,
-        slot_index: usize,
+        filed: u32,
         index: u32,
         effective: u64,
         stamp: u64,
     ) -> bool {
+        let (block, slot_index) = split_id(filed);
         let block = &mut self.blocks[block as usize];
         let start = block.start | ((slot_index as u64) << (block.level as u32 * SLOT_BITS));
         if effective < start {
@@ -697,6 +715,7 @@ impl<T> TimerWheel<T> {
             (slot.earliest, slot.earliest_stamp) = (effective, stamp);
             slot.earliest_index = index;
             slot.stale = false;
+            self.slab.set_filed(index, filed | CACHED);
         }
         true
     }
@@ -1115,10 +1134,11 @@ impl<T> TimerWheel<T> {
             level,
             effective,
         );
-        self.blocks[block as usize].slots[slot_index].push(&mut self.pool, r, effective, stamp);
+        let slot = &mut self.blocks[block as usize].slots[slot_index];
+        let became = slot.push(&mut self.pool, r, effective, stamp);
         self.occupancy[block as usize] |= 1 << slot_index;
         self.run_gate = 0;
-        slot_id(block, slot_index, level)
+        slot_id(block, slot_index, level) | cached_if(became)
     }
 
     /// Takes a timer that just left (cancelled, fired or moved: its reference is stale now)
@@ -1299,6 +1319,8 @@ impl<T> TimerWheel<T> {
                 (slot.earliest, slot.earliest_stamp, slot.earliest_index) =
                     (deadline, stamp, index);
                 slot.stale = false;
+                self.slab
+                    .set_filed(index, slot_id(block, slot_index, level) | CACHED);
             }
             None => {
                 debug_assert_eq!(slot.live, 0);
@@ -1375,9 +1397,9 @@ impl<T> TimerWheel<T> {
                 }
                 debug_assert!(deadline >= start, "a timer before its slot");
                 let to = slot_of(deadline, level);
-                block.slots[to].push(pool, r, deadline, stamp);
+                let became = block.slots[to].push(pool, r, deadline, stamp);
                 *occupancy |= 1 << to;
-                *occupant.filed = slot_id(child, to, level);
+                *occupant.filed = slot_id(child, to, level) | cached_if(became);
             },
         );
         self.run_gate = 0;
@@ -1645,7 +1667,7 @@ impl<T> TimerWheel<T> {
                         live += 1;
                         let (filed, _) = self.slab.at(ref_index(r)).unwrap();
                         assert_eq!(
-                            filed,
+                            filed & !CACHED,
                             id,
                             "timer {} not where its storage says",
                             ref_index(r)
@@ -1669,6 +1691,10 @@ impl<T> TimerWheel<T> {
                     );
                     if !slot.stale {
                         assert_eq!((slot.earliest, slot.earliest_stamp), min, "cache of {id}");
+                        if b.level > 0 {
+                            let (filed, _) = self.slab.at(slot.earliest_index).unwrap();
+                            assert_ne!(filed & CACHED, 0, "slot {id}'s earliest is not marked");
+                        }
                     }
                 }
                 total += live;
@@ -1692,11 +1718,16 @@ impl<T> TimerWheel<T> {
             let b = &self.blocks[block as usize];
             let slot = &b.slots[slot_index];
             assert!(!slot.stale, "the front slot is stale");
-            let (_, timer) = self.slab.at(slot.earliest_index).expect("front cache live");
+            let (filed, timer) = self.slab.at(slot.earliest_index).expect("front cache live");
             if b.level == 0 {
                 assert!(slot.stamp_order, "the level-0 front is out of stamp order");
             } else {
                 assert_eq!(timer.deadline, slot.earliest);
+                assert_ne!(
+                    filed & CACHED,
+                    0,
+                    "the front's earliest does not know it is cached"
+                );
             }
         }
     }

@@ -178,9 +178,9 @@ impl Slot {
     }
 
     /// Appends a live reference to a timer with effective deadline `deadline` and stamp
-    /// `stamp`, and counts it.
+    /// `stamp`, and counts it. Returns whether it became the slot's cached earliest.
     #[inline(always)]
-    pub(crate) fn push(&mut self, pool: &mut Pool, r: Ref, deadline: u64, stamp: u64) {
+    pub(crate) fn push(&mut self, pool: &mut Pool, r: Ref, deadline: u64, stamp: u64) -> bool {
         if self.tail as usize >= CHUNK {
             self.push_slow(pool, r);
         } else {
@@ -188,13 +188,19 @@ impl Slot {
             self.tail += 1;
             self.len += 1;
         }
-        self.note(r, deadline, stamp);
+        self.note(r, deadline, stamp)
     }
 
     /// `push` of a timer whose stamp is newer than every stamp in the wheel (an insert, or a
     /// move at once): it cannot come before an equal deadline, nor break the stamp order.
     #[inline(always)]
-    pub(crate) fn push_fresh(&mut self, pool: &mut Pool, r: Ref, deadline: u64, stamp: u64) {
+    pub(crate) fn push_fresh(
+        &mut self,
+        pool: &mut Pool,
+        r: Ref,
+        deadline: u64,
+        stamp: u64,
+    ) -> bool {
         debug_assert!(
             stamp >= self.latest_stamp,
             "a fresh stamp older than the slot's"
@@ -208,26 +214,31 @@ impl Slot {
         }
         self.live += 1;
         self.touches = self.touches.saturating_add(1);
-        if deadline < self.earliest || self.earliest_index == NIL {
+        let earliest = deadline < self.earliest || self.earliest_index == NIL;
+        if earliest {
             (self.earliest, self.earliest_stamp) = (deadline, stamp);
             self.earliest_index = ref_index(r);
             self.stale = false;
         }
         self.latest_stamp = stamp;
+        earliest
     }
 
     /// What a push of a live reference tells the header: counts, cache, orders.
     #[inline(always)]
-    fn note(&mut self, r: Ref, deadline: u64, stamp: u64) {
+    fn note(&mut self, r: Ref, deadline: u64, stamp: u64) -> bool {
         self.live += 1;
         self.touches = self.touches.saturating_add(1);
-        if (deadline, stamp) < (self.earliest, self.earliest_stamp) || self.earliest_index == NIL {
+        let earliest =
+            (deadline, stamp) < (self.earliest, self.earliest_stamp) || self.earliest_index == NIL;
+        if earliest {
             (self.earliest, self.earliest_stamp) = (deadline, stamp);
             self.earliest_index = ref_index(r);
             self.stale = false;
         }
         self.stamp_order &= stamp >= self.latest_stamp;
         self.latest_stamp = stamp;
+        earliest
     }
 
     /// `push` into a slot whose last chunk is full, or that has none.
@@ -553,7 +564,9 @@ mod tests {
             &mut pool,
             &mut (),
             |_, _| {},
-            |_, pool, r| other.push(pool, r, 0, 0),
+            |_, pool, r| {
+                other.push(pool, r, 0, 0);
+            },
         );
         let expected: Vec<Ref> = (1..2 * CHUNK as u32 + 5).map(|i| make_ref(i, 0)).collect();
         assert_eq!(collect(&other, &pool), expected);
