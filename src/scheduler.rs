@@ -425,6 +425,11 @@ impl<C, K: Clock> Scheduler<C, K> {
     ///
     /// The callback is dropped at once, with everything it captured.
     ///
+    /// # Panics
+    ///
+    /// If dropping what the callback captured panics. The callback is cancelled all the same,
+    /// and the scheduler is in order.
+    ///
     /// ```
     /// use std::time::Duration;
     /// use tierwheel::{ManualClock, Scheduler};
