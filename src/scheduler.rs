@@ -421,7 +421,8 @@ impl<C, K: Clock> Scheduler<C, K> {
     }
 
     /// Cancels a pending callback. Returns `true` iff this call stopped it from running:
-    /// `false` if it has already run, is running, or was cancelled before. O(1).
+    /// `false` if it has already run, is running, or was cancelled before. O(1); O(log n) for
+    /// one of n callbacks waiting with a time that was already past when it was scheduled.
     ///
     /// The callback is dropped at once, with everything it captured.
     ///
@@ -461,7 +462,9 @@ impl<C, K: Clock> Scheduler<C, K> {
     /// Moves a pending callback to `when` on the scheduler's time line, rounded up to a whole
     /// tick as in [`call_at`](Self::call_at): libuv's restart of a running timer, tokio's
     /// `reset`. Returns `true` iff the callback was pending; `false`, and nothing happens, once
-    /// it has run (or is running) or was cancelled. The handle stays valid. O(1).
+    /// it has run (or is running) or was cancelled. The handle stays valid. O(1); O(log n) when
+    /// the old or the new time was already past when given, n being how many callbacks wait
+    /// with such a time.
     ///
     /// A reschedule counts as scheduling anew: the callback runs behind every callback already
     /// due at its new tick, also when the tick does not change. The same rules as for `call_at`
