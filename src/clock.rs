@@ -454,6 +454,8 @@ impl Default for Resolution {
 
 /// Why a [`Resolution`] could not be made.
 ///
+/// New reasons may be added, so a `match` on it needs a wildcard arm.
+///
 /// ```
 /// use std::time::Duration;
 /// use tierwheel::clock::{Resolution, ResolutionError};
@@ -463,6 +465,7 @@ impl Default for Resolution {
 /// assert_eq!(err.to_string(), "tierwheel: a tick must last at least one nanosecond");
 /// ```
 #[derive(Copy, Clone, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
 pub enum ResolutionError {
     /// The tick is shorter than one nanosecond.
     Zero,

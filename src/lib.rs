@@ -76,10 +76,11 @@
 //!
 //! # Crate features
 //!
-//! - `baseline` (off by default): the schedulers tierwheel is measured against, behind the same
-//!   [`TimerQueue`] trait: a lazily cancelling binary heap (asyncio's scheme),
-//!   a 4-ary indexed heap (Go's arity, libuv's eager removal) and a `BTreeMap` keyed by
-//!   `(deadline, sequence)`. All fire ties first in, first out, like the wheel.
+//! - `baseline` (off by default): the module `baseline`, the schedulers tierwheel is measured
+//!   against, behind one `TimerQueue` trait that the wheel implements too: a lazily cancelling
+//!   binary heap (asyncio's scheme), a 4-ary indexed heap (Go's arity, libuv's eager removal)
+//!   and a `BTreeMap` keyed by `(deadline, sequence)`. All fire ties first in, first out, like
+//!   the wheel. They are there for benchmarks and differential tests.
 //!
 //! # Implementation
 //!
@@ -109,12 +110,14 @@
 // `unsafe` is denied everywhere but in one fenced block, the prefetch hint in src/prefetch.rs.
 #![deny(unsafe_code)]
 #![deny(missing_docs)]
+// docs.rs marks what needs a cargo feature.
+#![cfg_attr(docsrs, feature(doc_cfg))]
 
 #[cfg(feature = "baseline")]
+#[cfg_attr(docsrs, doc(cfg(feature = "baseline")))]
 pub mod baseline;
 pub mod clock;
 mod prefetch;
-mod queue;
 mod scheduler;
 mod segvec;
 pub mod service;
@@ -122,7 +125,6 @@ mod slab;
 mod wheel;
 
 pub use clock::{Clock, ManualClock, MonotonicClock, Resolution};
-pub use queue::TimerQueue;
 pub use scheduler::{Scheduler, TimerHandle};
 pub use slab::{CapacityError, TimerKey, MAX_PENDING};
 pub use wheel::{Advance, Expired, Iter, TimerWheel};

@@ -8,7 +8,15 @@
 //! without a callback, which sorts behind everything already due and ends the pass. Nothing is
 //! copied out of the wheel, so a callback cancelled by an earlier one of the same pass is simply
 //! no longer there.
+//!
+//! The wheel orders a deadline before its current tick as if it were that tick, first in first
+//! out, where asyncio runs past deadlines in deadline order. So a callback scheduled between
+//! passes for a tick before the wheel's current tick is *late*: it goes in the wheel as usual
+//! (its handle works like any other) and also in [`Late`], ordered by tick, and a pass takes
+//! the late callbacks out of the wheel in that order before it polls the wheel. Their ticks lie
+//! before the wheel's current tick, so before every other pending callback.
 
+use std::collections::{BTreeMap, HashMap};
 use std::fmt;
 use std::time::Duration;
 
@@ -18,12 +26,13 @@ use crate::{TimerKey, TimerWheel};
 /// A scheduled callback. The wheel stores `Option<Callback>`: `None` is a pass's fence.
 type Callback<C, K> = Box<dyn FnOnce(&mut C, &mut Scheduler<C, K>)>;
 
-/// Names one callback of a [`Scheduler`], to [`cancel`](Scheduler::cancel) it or ask
-/// [`when`](Scheduler::when) it is due.
+/// Names one callback of a [`Scheduler`], to [`cancel`](Scheduler::cancel) or
+/// [`reschedule`](Scheduler::reschedule) it, or ask [`when`](Scheduler::when) it is due.
 ///
-/// Handles are `Copy` and cost nothing to keep. Once its callback has run or been cancelled,
-/// a handle is inert forever: it never names a later callback, even one stored in the same
-/// place. A handle belongs to the scheduler that returned it; do not use it with another.
+/// Handles are `Copy` and cost nothing to keep. A reschedule keeps the handle. Once its
+/// callback has run or been cancelled, a handle is inert forever: it never names a later
+/// callback, even one stored in the same place. A handle belongs to the scheduler that
+/// returned it; do not use it with another.
 ///
 /// ```
 /// use std::time::Duration;
@@ -50,8 +59,8 @@ pub struct TimerHandle(TimerKey);
 /// cancel callbacks while it runs.
 ///
 /// Callbacks run in order of their due tick, ties first-scheduled first, never before their
-/// time on the clock. A scheduler is not `Send` (callbacks need not be): build it on the
-/// thread that runs it.
+/// time on the clock; [`run_due`](Self::run_due) states the order exactly. A scheduler is not
+/// `Send` (callbacks need not be): build it on the thread that runs it.
 ///
 /// ```
 /// use std::time::Duration;
@@ -79,10 +88,65 @@ pub struct TimerHandle(TimerKey);
 pub struct Scheduler<C, K: Clock = MonotonicClock> {
     /// Pending callbacks, at the tick they are due; during a pass also its fence (`None`).
     wheel: TimerWheel<Option<Callback<C, K>>>,
+    /// The pending callbacks due before the wheel's current tick, in the order they run.
+    late: Late,
     clock: K,
     resolution: Resolution,
     /// The pass in progress, if any.
     pass: Option<Pass>,
+}
+
+/// Callbacks scheduled, outside a pass, for a tick before the wheel's current tick: the wheel
+/// would run them as due at its current tick, first in first out, and they must run by tick.
+/// Each is still in the wheel; this only records the order in which a pass takes them out.
+///
+/// Every key here names a pending callback: whatever takes a callback out of the wheel or
+/// moves it (`cancel`, `reschedule`, a pass) removes its entry first. None is added during a
+/// pass, since a pass places callbacks no earlier than its own tick.
+#[derive(Default)]
+struct Late {
+    /// Running order: by tick, then by sequence number (scheduling order).
+    order: BTreeMap<(u64, u64), TimerKey>,
+    /// Where each late callback's entry is in `order`.
+    at: HashMap<TimerKey, (u64, u64)>,
+    /// The next sequence number.
+    next_seq: u64,
+}
+
+impl Late {
+    fn len(&self) -> usize {
+        debug_assert_eq!(self.order.len(), self.at.len(), "late entries out of step");
+        self.at.len()
+    }
+
+    fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    fn insert(&mut self, tick: u64, key: TimerKey) {
+        let at = (tick, self.next_seq);
+        self.next_seq += 1;
+        self.order.insert(at, key);
+        let before = self.at.insert(key, at);
+        debug_assert!(before.is_none(), "{key:?} entered twice as late");
+    }
+
+    /// Forgets `key`, if it is late. Cheap when nothing is late, the common case.
+    fn remove(&mut self, key: TimerKey) {
+        if self.at.is_empty() {
+            return;
+        }
+        if let Some(at) = self.at.remove(&key) {
+            self.order.remove(&at);
+        }
+    }
+
+    /// Forgets the late callback that runs first, and returns its key.
+    fn pop_first(&mut self) -> Option<TimerKey> {
+        let (_, key) = self.order.pop_first()?;
+        self.at.remove(&key);
+        Some(key)
+    }
 }
 
 /// A pass of [`Scheduler::run_due`] in progress.
@@ -157,6 +221,7 @@ impl<C, K: Clock> Scheduler<C, K> {
         let start = resolution.ticks_floor(clock.now());
         Scheduler {
             wheel: TimerWheel::starting_at(start),
+            late: Late::default(),
             clock,
             resolution,
             pass: None,
@@ -267,8 +332,10 @@ impl<C, K: Clock> Scheduler<C, K> {
     /// [`time`](Self::time)), rounded up to a whole tick.
     ///
     /// A time already past is due at once: it runs at the next pass, in deadline order among
-    /// the callbacks already due. Times past the tick range saturate to the end of time, as
-    /// in [`call_later`](Self::call_later).
+    /// the callbacks already due (ties in scheduling order), as asyncio runs negative delays.
+    /// Called from inside a running callback, a time at or before that pass's tick waits for
+    /// the next pass, as due at the pass's tick (see [`run_due`](Self::run_due)). Times past
+    /// the tick range saturate to the end of time, as in [`call_later`](Self::call_later).
     ///
     /// # Panics
     ///
@@ -278,14 +345,16 @@ impl<C, K: Clock> Scheduler<C, K> {
     /// use std::time::Duration;
     /// use tierwheel::{ManualClock, Scheduler};
     ///
-    /// let clock = ManualClock::new();
+    /// let clock = ManualClock::starting_at(Duration::from_secs(5));
     /// let mut sched = Scheduler::with_clock(clock.clone());
     /// let mut log = Vec::new();
+    /// sched.call_at(Duration::from_secs(6), |log: &mut Vec<u32>, _| log.push(6));
     /// sched.call_at(Duration::from_secs(2), |log: &mut Vec<u32>, _| log.push(2));
     /// sched.call_at(Duration::from_secs(1), |log: &mut Vec<u32>, _| log.push(1));
-    /// clock.set(Duration::from_secs(5)).unwrap();
+    /// assert_eq!(sched.next_timeout(), Some(Duration::ZERO));
+    /// clock.set(Duration::from_secs(6)).unwrap();
     /// sched.run_due(&mut log);
-    /// assert_eq!(log, [1, 2]);
+    /// assert_eq!(log, [1, 2, 6]);
     /// ```
     pub fn call_at<F>(&mut self, when: Duration, callback: F) -> TimerHandle
     where
@@ -329,23 +398,38 @@ impl<C, K: Clock> Scheduler<C, K> {
     }
 
     fn schedule(&mut self, tick: u64, callback: Callback<C, K>) -> TimerHandle {
-        let tick = match &mut self.pass {
+        let tick = self.placement(tick);
+        let key = self.wheel.insert_at(tick, Some(callback));
+        if tick < self.wheel.now() {
+            self.late.insert(tick, key);
+        }
+        TimerHandle(key)
+    }
+
+    /// The tick a callback due at `tick` goes to: `tick`, except during a pass, where a
+    /// callback due by the pass's own tick must wait behind a fence for the next pass.
+    fn placement(&mut self, tick: u64) -> u64 {
+        match &mut self.pass {
             Some(pass) if tick <= pass.tick => {
-                // Due by the pass's own tick: it must wait behind a fence for the next pass.
                 if pass.fence.is_none() {
                     pass.fence = Some(self.wheel.insert_at(pass.tick, None));
                 }
                 pass.tick
             }
             _ => tick,
-        };
-        TimerHandle(self.wheel.insert_at(tick, Some(callback)))
+        }
     }
 
     /// Cancels a pending callback. Returns `true` iff this call stopped it from running:
-    /// `false` if it has already run, is running, or was cancelled before. O(1).
+    /// `false` if it has already run, is running, or was cancelled before. O(1); O(log n) for
+    /// one of n callbacks waiting with a time that was already past when it was scheduled.
     ///
     /// The callback is dropped at once, with everything it captured.
+    ///
+    /// # Panics
+    ///
+    /// If dropping what the callback captured panics. The callback is cancelled all the same,
+    /// and the scheduler is in order.
     ///
     /// ```
     /// use std::time::Duration;
@@ -368,8 +452,98 @@ impl<C, K: Clock> Scheduler<C, K> {
     /// assert!(!sched.cancel(victim));
     /// ```
     pub fn cancel(&mut self, handle: TimerHandle) -> bool {
-        // Only callbacks (`Some`) ever get a handle; the fence is never named by one.
+        self.late.remove(handle.0);
+        // Only callbacks (`Some`) ever get a handle; the fence is never named by one. The
+        // callback is dropped after the wheel has let go of it, so a panicking destructor
+        // finds the scheduler in order.
         self.wheel.cancel(handle.0).is_some()
+    }
+
+    /// Moves a pending callback to `when` on the scheduler's time line, rounded up to a whole
+    /// tick as in [`call_at`](Self::call_at): libuv's restart of a running timer, tokio's
+    /// `reset`. Returns `true` iff the callback was pending; `false`, and nothing happens, once
+    /// it has run (or is running) or was cancelled. The handle stays valid. O(1); O(log n) when
+    /// the old or the new time was already past when given, n being how many callbacks wait
+    /// with such a time.
+    ///
+    /// A reschedule counts as scheduling anew: the callback runs behind every callback already
+    /// due at its new tick, also when the tick does not change. The same rules as for `call_at`
+    /// apply to a time already past, and to a reschedule from inside a running callback (due by
+    /// that pass's tick, it waits for the next pass).
+    ///
+    /// # Panics
+    ///
+    /// Called from a running callback, if [`MAX_PENDING`](crate::MAX_PENDING) callbacks are
+    /// pending and the pass needs one more wheel key for its fence (see
+    /// [`run_due`](Self::run_due)).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use tierwheel::{ManualClock, Scheduler};
+    ///
+    /// let clock = ManualClock::new();
+    /// let mut sched = Scheduler::with_clock(clock.clone());
+    /// let a = sched.call_at(Duration::from_millis(5), |log: &mut Vec<&str>, _| log.push("a"));
+    /// sched.call_at(Duration::from_millis(5), |log: &mut Vec<&str>, _| log.push("b"));
+    /// assert!(sched.reschedule(a, Duration::from_millis(5))); // now behind "b"
+    /// clock.advance(Duration::from_millis(5));
+    /// let mut log = Vec::new();
+    /// sched.run_due(&mut log);
+    /// assert_eq!(log, ["b", "a"]);
+    /// assert!(!sched.reschedule(a, Duration::from_millis(9))); // it ran: nothing happens
+    /// assert!(sched.is_empty());
+    /// ```
+    pub fn reschedule(&mut self, handle: TimerHandle, when: Duration) -> bool {
+        let tick = self.resolution.ticks_ceil(when);
+        self.move_to(handle.0, tick)
+    }
+
+    /// Moves a pending callback to run once `delay` has elapsed from now on the clock, as
+    /// [`call_later`](Self::call_later) would: the idle timeout pushed back on traffic.
+    /// Otherwise as [`reschedule`](Self::reschedule): `false`, and nothing happens, for a
+    /// callback that has run or was cancelled; the handle stays valid; O(1).
+    ///
+    /// # Panics
+    ///
+    /// As [`reschedule`](Self::reschedule).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use tierwheel::{ManualClock, Scheduler};
+    ///
+    /// let clock = ManualClock::new();
+    /// let mut sched = Scheduler::with_clock(clock.clone());
+    /// let idle = sched.call_later(Duration::from_secs(30), |closed: &mut bool, _| *closed = true);
+    /// clock.advance(Duration::from_secs(20));
+    /// assert!(sched.reschedule_later(idle, Duration::from_secs(30))); // traffic
+    /// assert_eq!(sched.when(idle), Some(Duration::from_secs(50)));
+    ///
+    /// let mut closed = false;
+    /// clock.advance(Duration::from_secs(29));
+    /// sched.run_due(&mut closed);
+    /// assert!(!closed);
+    /// clock.advance(Duration::from_secs(1));
+    /// sched.run_due(&mut closed);
+    /// assert!(closed);
+    /// ```
+    pub fn reschedule_later(&mut self, handle: TimerHandle, delay: Duration) -> bool {
+        let when = self.clock.now().saturating_add(delay);
+        self.reschedule(handle, when)
+    }
+
+    fn move_to(&mut self, key: TimerKey, tick: u64) -> bool {
+        // Checked first: a stale handle must not make a pass put in a fence.
+        if self.wheel.deadline(key).is_none() {
+            return false;
+        }
+        let tick = self.placement(tick);
+        self.late.remove(key);
+        let moved = self.wheel.reschedule(key, tick);
+        debug_assert!(moved, "{key:?} was pending a moment ago");
+        if tick < self.wheel.now() {
+            self.late.insert(tick, key);
+        }
+        true
     }
 
     /// When a pending callback is due, on the scheduler's time line: the start of the tick it
@@ -427,6 +601,9 @@ impl<C, K: Clock> Scheduler<C, K> {
     /// assert_eq!(sched.next_timeout(), Some(Duration::ZERO));
     /// ```
     pub fn next_timeout(&self) -> Option<Duration> {
+        if !self.late.is_empty() {
+            return Some(Duration::ZERO);
+        }
         if self.is_empty() {
             return None;
         }
@@ -436,13 +613,21 @@ impl<C, K: Clock> Scheduler<C, K> {
         Some(due.saturating_sub(self.clock.now()))
     }
 
-    /// Reads the clock once and runs every callback due by then, in order of due tick, ties
-    /// first-scheduled first. Returns how many ran.
+    /// Reads the clock once and runs every callback due by then. Returns how many ran.
     ///
-    /// Callbacks scheduled while the pass runs wait for the next pass, even with zero delay,
-    /// so a callback that re-arms itself cannot keep a pass going forever. A callback cancelled
-    /// by an earlier callback of the same pass does not run. Called from inside a callback,
-    /// `run_due` does nothing and returns 0.
+    /// The order is asyncio's: each pending callback is due at the tick it was given (its
+    /// time, rounded up), and the pass runs every callback that was pending when it began and
+    /// is due at or before the tick the clock has reached, by due tick, ties in scheduling
+    /// order (a reschedule counts as scheduling anew). So callbacks whose time was already past
+    /// when they were scheduled run in deadline order among the callbacks already due.
+    ///
+    /// Callbacks scheduled (or rescheduled) while the pass runs wait for the next pass, even
+    /// with zero delay or a time already past, so a callback that re-arms itself cannot keep a
+    /// pass going forever; one asked for at or before the pass's tick is due at the pass's
+    /// tick, so the next pass runs it behind the callbacks due earlier and behind those
+    /// scheduled before it for that tick. A callback cancelled or rescheduled by an earlier
+    /// callback of the same pass does not run in it. Called from inside a callback, `run_due`
+    /// does nothing and returns 0.
     ///
     /// # Panics
     ///
@@ -450,8 +635,9 @@ impl<C, K: Clock> Scheduler<C, K> {
     /// order: the panicking callback counts as run (its handle is inert), every other callback
     /// is still pending or has run exactly once, and the next `run_due` carries on in order.
     ///
-    /// Also if [`MAX_PENDING`](crate::MAX_PENDING) callbacks are pending when one schedules another at zero delay: the
-    /// pass then needs one more wheel key for its fence.
+    /// Also if [`MAX_PENDING`](crate::MAX_PENDING) callbacks are pending when a callback
+    /// schedules or reschedules one due by the pass's tick: the pass then needs one more wheel
+    /// key for its fence.
     ///
     /// ```
     /// use std::panic::{catch_unwind, AssertUnwindSafe};
@@ -483,7 +669,19 @@ impl<C, K: Clock> Scheduler<C, K> {
         self.pass = Some(Pass { tick, fence: None });
         let pass = PassGuard { sched: self };
         let mut ran = 0;
+        // Late callbacks are due before the wheel's current tick, so before all it holds.
+        while let Some(key) = pass.sched.late.pop_first() {
+            let callback = pass
+                .sched
+                .wheel
+                .cancel(key)
+                .flatten()
+                .expect("a late callback is pending in the wheel");
+            ran += 1;
+            callback(ctx, pass.sched);
+        }
         while let Some(expired) = pass.sched.wheel.poll(tick) {
+            debug_assert!(pass.sched.late.is_empty(), "a late callback during a pass");
             let Some(callback) = expired.value else {
                 break; // the fence: what follows was scheduled during this pass
             };

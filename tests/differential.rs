@@ -2,8 +2,8 @@
 //! must produce the same event sequence: same values fired at the same `now()`, same return
 //! values, `len()` and `next_deadline()` after every step. FIFO ties everywhere.
 
-use tierwheel::baseline::{BTreeQueue, IndexedHeap, LazyBinaryHeap, SplitMix64};
-use tierwheel::{TimerQueue, TimerWheel};
+use tierwheel::baseline::{BTreeQueue, IndexedHeap, LazyBinaryHeap, SplitMix64, TimerQueue};
+use tierwheel::TimerWheel;
 
 #[derive(Clone, Copy, Debug)]
 enum Op {

@@ -1,12 +1,13 @@
 //! loom models of the service's races, on the very code the service runs (its `sync` module
-//! switches to loom under `cfg(loom)`); the driver is a `ManualDriver` stepped by the model's
+//! switches to loom under `cfg(tierwheel_loom)`, a cfg of our own so that a downstream crate's
+//! `--cfg loom` leaves tierwheel on std); the driver is a `ManualDriver` stepped by the model's
 //! main thread. Run:
 //!
 //! ```text
-//! RUSTFLAGS="--cfg loom" LOOM_MAX_PREEMPTIONS=2 \
+//! RUSTFLAGS="--cfg tierwheel_loom" LOOM_MAX_PREEMPTIONS=2 \
 //!     cargo test --release --target-dir target/loom --test loom_service
 //! ```
-#![cfg(loom)]
+#![cfg(tierwheel_loom)]
 
 use loom::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use loom::sync::Arc;

@@ -401,3 +401,270 @@ fn monotonic_clock_drives_a_scheduler() {
     assert_eq!(sched.run_due(&mut n), 1);
     assert!(sched.time() < Duration::from_secs(3600));
 }
+
+/// asyncio's `test_call_later_negative_delays`: `call_later(-1, a)` then `call_later(-2, b)`
+/// runs b, then a. Rust has no negative delay; `call_at` a time already past is the same. It
+/// holds on a fresh scheduler whose clock is past zero (as a monotonic clock is by the time
+/// anything is scheduled) and after a pass, and past callbacks run ahead of one due now.
+#[test]
+fn call_later_negative_delays() {
+    fn negative_delays(clock: &ManualClock, sched: &mut Scheduler<Log, ManualClock>) -> Log {
+        let now = sched.time();
+        sched.call_soon(|log, _| log.push("now"));
+        sched.call_at(now - ms(1), |log, _| log.push("a"));
+        sched.call_at(now - ms(2), |log, _| log.push("b"));
+        sched.call_at(now - ms(2), |log, _| log.push("b2"));
+        assert_eq!(sched.next_timeout(), Some(Duration::ZERO));
+        assert_eq!(sched.len(), 4);
+        clock.advance(Duration::from_micros(300)); // within the same tick: changes nothing
+        let mut log = Log::new();
+        assert_eq!(sched.run_due(&mut log), 4);
+        assert!(sched.is_empty());
+        log
+    }
+
+    // A fresh scheduler on a clock already 10 s in.
+    let clock = ManualClock::starting_at(Duration::from_secs(10));
+    let mut sched = Scheduler::with_clock(clock.clone());
+    assert_eq!(negative_delays(&clock, &mut sched), ["b", "b2", "a", "now"]);
+
+    // After a pass that ran something, and after one that ran nothing.
+    let (clock, mut sched) = manual(Resolution::MILLISECOND);
+    sched.call_later(ms(3), |log, _| log.push("earlier"));
+    clock.advance(ms(5));
+    assert_eq!(sched.run_due(&mut Log::new()), 1);
+    assert_eq!(negative_delays(&clock, &mut sched), ["b", "b2", "a", "now"]);
+    clock.set(ms(10)).unwrap();
+    assert_eq!(sched.run_due(&mut Log::new()), 0);
+    assert_eq!(negative_delays(&clock, &mut sched), ["b", "b2", "a", "now"]);
+}
+
+/// A callback scheduled from a running callback for a past time waits for the next pass and
+/// runs as due at the tick of the pass that scheduled it: behind a past-due callback
+/// scheduled between the passes for an earlier time, ahead of one for a later time.
+#[test]
+fn past_times_scheduled_during_a_pass_are_due_at_the_pass_tick() {
+    let (clock, mut sched) = manual(Resolution::MILLISECOND);
+    clock.advance(ms(10));
+    sched.call_soon(|log, sched| {
+        log.push("outer");
+        sched.call_at(ms(1), |log, _| log.push("past, in the pass"));
+    });
+    let mut log = Log::new();
+    assert_eq!(sched.run_due(&mut log), 1);
+    let h = sched.call_at(ms(9), |log, _| log.push("9 ms, between passes"));
+    sched.call_at(ms(10), |log, _| log.push("10 ms, between passes"));
+    assert_eq!(sched.when(h), Some(ms(9)));
+    clock.advance(ms(1));
+    assert_eq!(sched.run_due(&mut log), 3);
+    assert_eq!(
+        log,
+        [
+            "outer",
+            "9 ms, between passes",
+            "past, in the pass",
+            "10 ms, between passes"
+        ]
+    );
+}
+
+/// Past-due callbacks keep handles like any other: `when` reports the time asked for (rounded
+/// up), `is_pending`, `cancel` and `reschedule` work, and a cancelled or moved one does not run
+/// in their order.
+#[test]
+fn past_due_callbacks_can_be_cancelled_and_rescheduled() {
+    let clock = ManualClock::starting_at(ms(100));
+    let mut sched = Scheduler::with_clock(clock.clone());
+    let a = sched.call_at(ms(50), |log: &mut Log, _| log.push("a"));
+    let b = sched.call_at(Duration::from_micros(40_500), |log: &mut Log, _| {
+        log.push("b")
+    });
+    let c = sched.call_at(ms(30), |log: &mut Log, _| log.push("c"));
+    let d = sched.call_at(ms(20), |log: &mut Log, _| log.push("d"));
+    assert_eq!(sched.when(b), Some(ms(41)));
+    assert!(sched.is_pending(a) && sched.is_pending(d));
+    assert!(sched.cancel(c));
+    assert!(!sched.is_pending(c));
+    assert!(sched.reschedule(d, ms(60))); // still past, now the latest
+    assert!(sched.reschedule(a, ms(150))); // no longer past
+    assert!(sched.reschedule(b, ms(41))); // same time: moves behind nothing at 41 ms
+    assert_eq!(sched.len(), 3);
+    let mut log = Log::new();
+    assert_eq!(sched.run_due(&mut log), 2);
+    assert_eq!(log, ["b", "d"]);
+    assert_eq!(sched.next_timeout(), Some(ms(50)));
+    clock.advance(ms(50));
+    assert_eq!(sched.run_due(&mut log), 1);
+    assert_eq!(log, ["b", "d", "a"]);
+}
+
+/// A past-due callback that panics leaves the rest in order, past-due ones first.
+#[test]
+fn a_panicking_past_due_callback_leaves_the_rest_in_order() {
+    let clock = ManualClock::starting_at(ms(100));
+    let mut sched = Scheduler::with_clock(clock.clone());
+    sched.call_soon(|log: &mut Log, _| log.push("now"));
+    sched.call_at(ms(30), |log: &mut Log, _| log.push("30"));
+    let boom = sched.call_at(ms(20), |_: &mut Log, _| panic!("boom"));
+    sched.call_at(ms(10), |log: &mut Log, _| log.push("10"));
+    let mut log = Log::new();
+    let result = catch_unwind(AssertUnwindSafe(|| sched.run_due(&mut log)));
+    assert!(result.is_err());
+    assert_eq!(log, ["10"]);
+    assert!(!sched.is_pending(boom));
+    assert_eq!(sched.len(), 2);
+    assert_eq!(sched.next_timeout(), Some(Duration::ZERO));
+    sched.call_at(ms(25), |log: &mut Log, _| log.push("25"));
+    assert_eq!(sched.run_due(&mut log), 3);
+    assert_eq!(log, ["10", "25", "30", "now"]);
+}
+
+#[test]
+fn reschedule_moves_a_callback_and_keeps_its_handle() {
+    let (clock, mut sched) = manual(Resolution::MILLISECOND);
+    let h = sched.call_later(ms(10), |log, _| log.push("moved"));
+    sched.call_later(ms(5), |log, _| log.push("five"));
+    assert!(sched.reschedule(h, ms(3))); // earlier
+    assert_eq!(sched.when(h), Some(ms(3)));
+    assert_eq!(sched.next_timeout(), Some(ms(3)));
+    assert!(sched.reschedule(h, ms(7))); // later again
+    assert_eq!((sched.when(h), sched.len()), (Some(ms(7)), 2));
+    clock.advance(ms(6));
+    let mut log = Log::new();
+    assert_eq!(sched.run_due(&mut log), 1);
+    assert!(sched.is_pending(h));
+    clock.advance(ms(1));
+    assert_eq!(sched.run_due(&mut log), 1);
+    assert_eq!(log, ["five", "moved"]);
+    assert!(!sched.is_pending(h));
+}
+
+/// A reschedule is a new insertion: behind callbacks already due at the same tick, also when
+/// the tick does not change; `reschedule_later` measures from the clock's reading now.
+#[test]
+fn reschedule_counts_as_a_new_insertion() {
+    let (clock, mut sched) = manual(Resolution::MILLISECOND);
+    let a = sched.call_later(ms(5), |log, _| log.push("a"));
+    let b = sched.call_later(ms(5), |log, _| log.push("b"));
+    sched.call_later(ms(5), |log, _| log.push("c"));
+    assert!(sched.reschedule(a, ms(5)));
+    clock.advance(ms(2));
+    assert!(sched.reschedule_later(b, ms(3)));
+    clock.advance(ms(3));
+    let mut log = Log::new();
+    assert_eq!(sched.run_due(&mut log), 3);
+    assert_eq!(log, ["c", "a", "b"]);
+}
+
+/// Rescheduling rounds up like `call_at` and `call_later`: never early, at most a tick late.
+#[test]
+fn reschedule_rounds_up_never_early() {
+    for resolution in [Resolution::MILLISECOND, Resolution::from_nanos(7).unwrap()] {
+        let (clock, mut sched) = manual(resolution);
+        let h = sched.call_later(DAY, |log, _| log.push("x"));
+        clock.advance(Duration::from_nanos(1_234_567)); // off the tick grid
+        let delay = Duration::from_nanos(2_500_001);
+        assert!(sched.reschedule_later(h, delay));
+        let due = sched.when(h).unwrap();
+        let asked = sched.time() + delay;
+        assert!(
+            due >= asked && due < asked + resolution.tick(),
+            "{resolution:?}"
+        );
+        let compare = sched.call_later(delay, |log, _| log.push("compare"));
+        assert_eq!(sched.when(compare), Some(due));
+        assert!(sched.reschedule(compare, Duration::from_nanos(1)));
+        assert_eq!(sched.when(compare), Some(resolution.tick()));
+
+        let mut log = Log::new();
+        clock.set(due - Duration::from_nanos(1)).unwrap();
+        assert_eq!(
+            sched.run_due(&mut log),
+            1,
+            "{resolution:?}: only compare is due"
+        );
+        clock.advance(Duration::from_nanos(1));
+        assert_eq!(sched.run_due(&mut log), 1, "{resolution:?}");
+        assert_eq!(log, ["compare", "x"]);
+    }
+}
+
+/// A handle whose callback ran, is running, or was cancelled reschedules nothing: `false`,
+/// and the scheduler is unchanged (no fence either, from inside a pass).
+#[test]
+fn reschedule_of_a_callback_that_ran_or_was_cancelled_does_nothing() {
+    let (clock, mut sched) = manual(Resolution::MILLISECOND);
+    let cancelled = sched.call_later(ms(1), |log, _| log.push("cancelled"));
+    assert!(sched.cancel(cancelled));
+    assert!(!sched.reschedule(cancelled, ms(1)));
+    assert!(!sched.reschedule_later(cancelled, ms(1)));
+    assert!(sched.is_empty());
+
+    let ran = sched.call_later(ms(1), |log, _| log.push("ran"));
+    let me: Rc<RefCell<Option<TimerHandle>>> = Rc::default();
+    let seen = me.clone();
+    let running = sched.call_later(ms(1), move |log, sched| {
+        log.push("running");
+        assert!(!sched.reschedule(ran, Duration::ZERO));
+        assert!(!sched.reschedule_later(seen.borrow().unwrap(), Duration::ZERO));
+        assert_eq!(sched.len(), 1, "only the later one; no fence counted");
+        assert_eq!(sched.next_timeout(), Some(ms(4)));
+    });
+    *me.borrow_mut() = Some(running);
+    sched.call_later(ms(5), |log, _| log.push("later"));
+    clock.advance(ms(1));
+    let mut log = Log::new();
+    assert_eq!(sched.run_due(&mut log), 2);
+    assert_eq!(log, ["ran", "running"]);
+    assert!(!sched.reschedule(running, ms(2)));
+    assert_eq!(sched.len(), 1);
+    assert_eq!(sched.next_timeout(), Some(ms(4)));
+}
+
+/// From inside a running callback, a reschedule to a time due by the pass's tick waits for
+/// the next pass, like `call_at`; so does one of a callback that was due later in the pass.
+#[test]
+fn reschedule_from_a_running_callback_waits_for_the_next_pass() {
+    let (clock, mut sched) = manual(Resolution::MILLISECOND);
+    let handles: Rc<RefCell<Vec<TimerHandle>>> = Rc::default();
+    let seen = handles.clone();
+    sched.call_later(ms(1), move |log, sched| {
+        log.push("first");
+        let hs = seen.borrow();
+        assert!(sched.reschedule(hs[0], Duration::ZERO)); // was due in this pass
+        assert!(sched.reschedule_later(hs[1], Duration::ZERO)); // was due much later
+        assert_eq!(sched.when(hs[1]), Some(ms(3)));
+    });
+    let later_in_pass = sched.call_later(ms(2), |log, _| log.push("was due in the pass"));
+    let far = sched.call_later(ms(100), |log, _| log.push("was far"));
+    handles.borrow_mut().extend([later_in_pass, far]);
+    sched.call_later(ms(3), |log, _| log.push("third"));
+    clock.advance(ms(3));
+    let mut log = Log::new();
+    assert_eq!(sched.run_due(&mut log), 2);
+    assert_eq!(log, ["first", "third"]);
+    assert_eq!(sched.next_timeout(), Some(Duration::ZERO));
+    assert_eq!(sched.run_due(&mut log), 2);
+    assert_eq!(log, ["first", "third", "was due in the pass", "was far"]);
+}
+
+/// The idle-timeout pattern: traffic pushes the timeout back; silence lets it fire, once, at
+/// its time.
+#[test]
+fn reschedule_later_pushes_an_idle_timeout_back() {
+    let (clock, mut sched) = manual(Resolution::MILLISECOND);
+    let idle = sched.call_later(ms(100), |log, _| log.push("idle"));
+    let mut log = Log::new();
+    for _ in 0..10 {
+        clock.advance(ms(60));
+        assert_eq!(sched.run_due(&mut log), 0);
+        assert!(sched.reschedule_later(idle, ms(100)));
+    }
+    assert_eq!(sched.when(idle), Some(ms(700)));
+    clock.advance(ms(99));
+    assert_eq!(sched.run_due(&mut log), 0);
+    clock.advance(ms(1));
+    assert_eq!(sched.run_due(&mut log), 1);
+    assert_eq!(log, ["idle"]);
+    assert!(!sched.reschedule_later(idle, ms(100)));
+}

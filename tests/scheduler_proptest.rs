@@ -1,5 +1,6 @@
 //! Property test: the scheduler against a plain model (`scheduler_model`), through random
-//! schedules, cancels, clock moves and passes, with callbacks that schedule, cancel and panic.
+//! schedules, cancels, reschedules, clock moves and passes, with callbacks that schedule,
+//! cancel, reschedule and panic.
 
 mod scheduler_model;
 
@@ -38,6 +39,8 @@ fn effect() -> impl Strategy<Value = Effect> {
         1 => delay().prop_map(Effect::At),
         2 => Just(Effect::Soon),
         4 => any::<usize>().prop_map(Effect::Cancel),
+        2 => (any::<usize>(), delay()).prop_map(|(n, d)| Effect::Reschedule(n, d)),
+        2 => (any::<usize>(), delay()).prop_map(|(n, d)| Effect::RescheduleLater(n, d)),
         1 => Just(Effect::Panic),
     ]
 }
@@ -55,6 +58,8 @@ fn op() -> impl Strategy<Value = Op> {
         2 => (delay(), plan()).prop_map(|(d, p)| Op::At(d, p)),
         2 => plan().prop_map(Op::Soon),
         3 => any::<usize>().prop_map(Op::Cancel),
+        2 => (any::<usize>(), delay()).prop_map(|(n, d)| Op::Reschedule(n, d)),
+        2 => (any::<usize>(), delay()).prop_map(|(n, d)| Op::RescheduleLater(n, d)),
         5 => delay().prop_map(Op::Advance),
         1 => prop_oneof![0..10 * SEC, Just(u64::MAX - 1), Just(u64::MAX)].prop_map(Op::Set),
         5 => Just(Op::RunDue),

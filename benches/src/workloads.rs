@@ -6,8 +6,8 @@
 use std::hint::black_box;
 use std::time::{Duration, Instant};
 
-use tierwheel::baseline::{BTreeQueue, IndexedHeap, LazyBinaryHeap, SplitMix64};
-use tierwheel::{TimerQueue, TimerWheel};
+use tierwheel::baseline::{BTreeQueue, IndexedHeap, LazyBinaryHeap, SplitMix64, TimerQueue};
+use tierwheel::TimerWheel;
 
 /// "timeouts"/"reschedule": a timer is due this many ticks after its last touch...
 pub const TIMEOUT: u64 = 30_000;

@@ -1,17 +1,18 @@
 //! The `TimerService` per-timer state machine under fuzz-chosen interleavings of simulated
 //! threads: two cancellers, the driver (firing, with callbacks that cancel other timers) and
-//! shutdown, in whatever order the input says. It runs the service's own code (a
-//! `ManualDriver`, `Timeout`, `TimerState`), checked against a plain model: every timer's
-//! callback runs once, or exactly one cancel returns true, or shutdown hands it back; never
-//! two of these, never none; firing order and returned order as the model says.
+//! shutdown, in whatever order the input says. It runs the service's own code through its
+//! public API (a `ManualDriver`, `Timeout`, `UnfiredTimer`), checked against a plain model:
+//! every timer's callback runs once, or exactly one cancel returns true, or shutdown hands it
+//! back; never two of these, never none; firing order and returned order as the model says.
 #![no_main]
 
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use arbitrary::Arbitrary;
 use libfuzzer_sys::fuzz_target;
-use tierwheel::service::{ManualDriver, Timeout, TimerService, TimerState, TimerStatus};
+use tierwheel::service::{ManualDriver, Timeout, TimerService, TimerStatus};
 
 const MAX_TIMERS: usize = 48;
 
@@ -29,10 +30,13 @@ enum Step {
     Shutdown,
 }
 
-/// The four racers on one bare state word, in a fuzz-chosen order.
+/// The four racers on one timer of its own, in a fuzz-chosen order.
 #[derive(Arbitrary, Debug)]
 struct WordRace {
     order: [u8; 4],
+    /// Whether the driver places the timer in its scheduler before the racers go, which
+    /// decides who frees it if a cancel wins.
+    placed: bool,
     run_unfired: bool,
 }
 
@@ -211,10 +215,24 @@ impl Sim {
     }
 }
 
-/// Cancel, cancel, fire and shutdown on one bare `TimerState`, in the order given.
+/// Cancel (through two `Timeout` clones), fire and shutdown on one timer of a fresh
+/// `ManualDriver`, in the order given: whichever goes first wins, every later one fails.
 fn word_race(race: &WordRace) {
-    let state = TimerState::new();
+    let mut driver = Some(TimerService::builder().build_manual());
+    let ran = Arc::new(AtomicUsize::new(0));
+    let counter = Arc::clone(&ran);
+    let timeout = driver.as_ref().expect("just built").handle();
+    let timeout = timeout
+        .call_at(Duration::ZERO, move || {
+            counter.fetch_add(1, Ordering::SeqCst);
+        })
+        .expect("the service is running");
+    let other = timeout.clone();
+    if race.placed {
+        assert_eq!(driver.as_mut().expect("just built").pending(), 1);
+    }
     let mut winners = Vec::new();
+    let mut unfired = Vec::new();
     let mut seen = [false; 4];
     let mut order: Vec<usize> = race.order.iter().map(|&b| usize::from(b) % 4).collect();
     // Make it a permutation: fill in racers the input left out.
@@ -222,9 +240,15 @@ fn word_race(race: &WordRace) {
     order.extend((0..4).filter(|&r| !seen[r]));
     for racer in order {
         let won = match racer {
-            0 | 1 => state.cancel(),
-            2 => state.start_firing(),
-            _ => state.claim_unfired(),
+            0 => timeout.cancel(),
+            1 => other.cancel(),
+            2 => driver
+                .as_mut()
+                .is_some_and(|driver| driver.run_until(Duration::ZERO) == 1),
+            _ => driver.take().is_some_and(|driver| {
+                unfired = driver.shutdown();
+                !unfired.is_empty()
+            }),
         };
         if won {
             winners.push(racer);
@@ -236,16 +260,28 @@ fn word_race(race: &WordRace) {
         2 => TimerStatus::Expired,
         _ => TimerStatus::Unfired,
     };
-    assert_eq!(state.status(), expected);
-    if expected == TimerStatus::Unfired && !race.run_unfired {
-        return; // handed back and dropped unrun
+    assert_eq!(timeout.status(), expected);
+    assert_eq!(ran.load(Ordering::SeqCst), usize::from(winners[0] == 2));
+    if let Some(mut driver) = driver {
+        assert_eq!(
+            driver.pending(),
+            0,
+            "a decided timer is still in the scheduler"
+        );
     }
-    if expected == TimerStatus::Unfired {
-        assert!(state.finish_unfired());
-        assert!(state.is_expired());
+    if let Some(timer) = unfired.pop() {
+        // Only a handed-back timer can be run by its owner, and only once: it is moved.
+        if race.run_unfired {
+            timer.run();
+            assert_eq!(timeout.status(), TimerStatus::Expired);
+            assert_eq!(ran.load(Ordering::SeqCst), 1);
+        } else {
+            drop(timer);
+            assert_eq!(timeout.status(), TimerStatus::Unfired);
+            assert_eq!(ran.load(Ordering::SeqCst), 0);
+        }
     }
-    // Only a handed-back timer can be run by its owner, and only once.
-    assert!(!state.finish_unfired());
+    assert!(!timeout.cancel() && !other.cancel());
 }
 
 fuzz_target!(|input: Input| {

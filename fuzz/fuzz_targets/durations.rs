@@ -74,7 +74,13 @@ fuzz_target!(|input: Input| {
     };
     let r = match resolution {
         Ok(r) => r,
-        Err(ResolutionError::Zero | ResolutionError::TooLong) => return,
+        Err(err) => {
+            assert!(
+                matches!(err, ResolutionError::Zero | ResolutionError::TooLong),
+                "{err:?}"
+            );
+            return;
+        }
     };
     let tick_nanos = u64::try_from(r.tick().as_nanos()).expect("a tick fits u64 nanoseconds");
     assert!(tick_nanos > 0);

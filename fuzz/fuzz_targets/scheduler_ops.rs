@@ -1,6 +1,6 @@
 //! `Scheduler` on a `ManualClock` against the plain model in `tests/scheduler_model`: callbacks
-//! that schedule, cancel and panic; the order of callbacks run must equal the model's, each
-//! exactly once or cancelled once.
+//! that schedule, cancel, reschedule and panic; the order of callbacks run must equal the
+//! model's, each exactly once or cancelled once.
 #![no_main]
 
 #[path = "../../tests/scheduler_model/mod.rs"]
@@ -50,6 +50,8 @@ enum FuzzEffect {
     At(FuzzDelay),
     Soon,
     Cancel(u16),
+    Reschedule(u16, FuzzDelay),
+    RescheduleLater(u16, FuzzDelay),
     Panic,
 }
 
@@ -60,6 +62,8 @@ impl From<FuzzEffect> for Effect {
             FuzzEffect::At(d) => Effect::At(d.into()),
             FuzzEffect::Soon => Effect::Soon,
             FuzzEffect::Cancel(n) => Effect::Cancel(usize::from(n)),
+            FuzzEffect::Reschedule(n, d) => Effect::Reschedule(usize::from(n), d.into()),
+            FuzzEffect::RescheduleLater(n, d) => Effect::RescheduleLater(usize::from(n), d.into()),
             FuzzEffect::Panic => Effect::Panic,
         }
     }
@@ -88,6 +92,8 @@ enum FuzzOp {
     At(FuzzDelay, FuzzPlan),
     Soon(FuzzPlan),
     Cancel(u16),
+    Reschedule(u16, FuzzDelay),
+    RescheduleLater(u16, FuzzDelay),
     Advance(FuzzDelay),
     Set(u64),
     RunDue,
@@ -100,6 +106,8 @@ impl From<FuzzOp> for Op {
             FuzzOp::At(d, p) => Op::At(d.into(), p.into()),
             FuzzOp::Soon(p) => Op::Soon(p.into()),
             FuzzOp::Cancel(n) => Op::Cancel(usize::from(n)),
+            FuzzOp::Reschedule(n, d) => Op::Reschedule(usize::from(n), d.into()),
+            FuzzOp::RescheduleLater(n, d) => Op::RescheduleLater(usize::from(n), d.into()),
             FuzzOp::Advance(d) => Op::Advance(d.into()),
             FuzzOp::Set(n) => Op::Set(n),
             FuzzOp::RunDue => Op::RunDue,

@@ -2,14 +2,14 @@
 
 use std::collections::BTreeMap;
 
-use crate::TimerQueue;
+use super::TimerQueue;
 
 /// Names a timer in a [`BTreeQueue`]: its effective deadline and insertion sequence number,
 /// which is exactly its key in the map.
 ///
 /// ```
 /// use tierwheel::baseline::BTreeQueue;
-/// use tierwheel::TimerQueue;
+/// use tierwheel::baseline::TimerQueue;
 ///
 /// let mut queue = BTreeQueue::new();
 /// let key = queue.insert_at(4, ());
@@ -28,7 +28,7 @@ pub struct BTreeKey {
 ///
 /// ```
 /// use tierwheel::baseline::BTreeQueue;
-/// use tierwheel::TimerQueue;
+/// use tierwheel::baseline::TimerQueue;
 ///
 /// let mut queue = BTreeQueue::new();
 /// let a = queue.insert_at(10, "a");
@@ -48,7 +48,7 @@ impl<T> BTreeQueue<T> {
     ///
     /// ```
     /// let queue = tierwheel::baseline::BTreeQueue::<()>::new();
-    /// assert_eq!(tierwheel::TimerQueue::now(&queue), 0);
+    /// assert_eq!(tierwheel::baseline::TimerQueue::now(&queue), 0);
     /// ```
     pub fn new() -> Self {
         BTreeQueue {

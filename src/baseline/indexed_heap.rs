@@ -1,7 +1,7 @@
 //! A 4-ary heap whose timers know their position: eager O(log n) removal.
 
 use super::slots::{HeapKey, Slots};
-use crate::TimerQueue;
+use super::TimerQueue;
 
 /// Children per node (Go's runtime timer heap uses 4: shallower than binary, and the four
 /// children of a node share a cache line or two).
@@ -31,7 +31,7 @@ impl Node {
 ///
 /// ```
 /// use tierwheel::baseline::IndexedHeap;
-/// use tierwheel::TimerQueue;
+/// use tierwheel::baseline::TimerQueue;
 ///
 /// let mut heap = IndexedHeap::new();
 /// let a = heap.insert_at(10, "a");
@@ -55,7 +55,7 @@ impl<T> IndexedHeap<T> {
     ///
     /// ```
     /// let heap = tierwheel::baseline::IndexedHeap::<()>::new();
-    /// assert_eq!(tierwheel::TimerQueue::next_deadline(&heap), None);
+    /// assert_eq!(tierwheel::baseline::TimerQueue::next_deadline(&heap), None);
     /// ```
     pub fn new() -> Self {
         IndexedHeap {

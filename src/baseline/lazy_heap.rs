@@ -4,7 +4,7 @@ use std::cmp::Ordering;
 use std::collections::BinaryHeap;
 
 use super::slots::{HeapKey, Slots};
-use crate::TimerQueue;
+use super::TimerQueue;
 
 /// Below this many heap entries the heap is never rebuilt (asyncio's
 /// `_MIN_SCHEDULED_TIMER_HANDLES`).
@@ -44,7 +44,7 @@ impl PartialOrd for Entry {
 ///
 /// ```
 /// use tierwheel::baseline::LazyBinaryHeap;
-/// use tierwheel::TimerQueue;
+/// use tierwheel::baseline::TimerQueue;
 ///
 /// let mut heap = LazyBinaryHeap::new();
 /// let a = heap.insert_at(10, "a");
@@ -69,7 +69,7 @@ impl<T> LazyBinaryHeap<T> {
     ///
     /// ```
     /// let heap = tierwheel::baseline::LazyBinaryHeap::<()>::new();
-    /// assert_eq!(tierwheel::TimerQueue::len(&heap), 0);
+    /// assert_eq!(tierwheel::baseline::TimerQueue::len(&heap), 0);
     /// ```
     pub fn new() -> Self {
         LazyBinaryHeap {

@@ -1,5 +1,6 @@
-//! Schedulers the wheel is measured against, behind the same [`TimerQueue`](crate::TimerQueue)
-//! trait (cargo feature `baseline`, off by default).
+//! Schedulers the wheel is measured against, behind one [`TimerQueue`] trait that the wheel
+//! implements too (cargo feature `baseline`, off by default). They exist for the benchmarks
+//! and the differential test; an application uses [`TimerWheel`](crate::TimerWheel) itself.
 //!
 //! All of them fire ties first-in first-out with a sequence number, so on the same operations
 //! they produce exactly the event sequence of [`TimerWheel`](crate::TimerWheel):
@@ -15,8 +16,8 @@
 //! every implementation sees the same operation stream.
 //!
 //! ```
-//! use tierwheel::baseline::{BTreeQueue, IndexedHeap, LazyBinaryHeap};
-//! use tierwheel::{TimerQueue, TimerWheel};
+//! use tierwheel::baseline::{BTreeQueue, IndexedHeap, LazyBinaryHeap, TimerQueue};
+//! use tierwheel::TimerWheel;
 //!
 //! fn run<Q: TimerQueue<u32>>(mut queue: Q) -> Vec<u32> {
 //!     for (i, deadline) in [5, 1, 5, 3].into_iter().enumerate() {
@@ -34,11 +35,13 @@
 mod btree;
 mod indexed_heap;
 mod lazy_heap;
+mod queue;
 mod rng;
 mod slots;
 
 pub use btree::{BTreeKey, BTreeQueue};
 pub use indexed_heap::IndexedHeap;
 pub use lazy_heap::LazyBinaryHeap;
+pub use queue::TimerQueue;
 pub use rng::SplitMix64;
 pub use slots::HeapKey;

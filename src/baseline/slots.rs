@@ -11,7 +11,7 @@ use std::fmt;
 ///
 /// ```
 /// use tierwheel::baseline::IndexedHeap;
-/// use tierwheel::TimerQueue;
+/// use tierwheel::baseline::TimerQueue;
 ///
 /// let mut heap = IndexedHeap::new();
 /// let key = heap.insert_at(4, ());

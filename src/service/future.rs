@@ -144,11 +144,14 @@ impl fmt::Debug for Sleep {
 
 /// Why a [`WithTimeout`] gave up on its future.
 ///
+/// New reasons may be added, so a `match` on it needs a wildcard arm.
+///
 /// ```
 /// use tierwheel::service::TimeoutError;
 /// assert_eq!(TimeoutError::Elapsed.to_string(), "tierwheel: deadline elapsed");
 /// ```
 #[derive(Copy, Clone, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
 pub enum TimeoutError {
     /// The time limit passed before the future completed.
     Elapsed,

@@ -19,7 +19,7 @@
 //! # Ok::<(), tierwheel::service::ShutdownError>(())
 //! ```
 //!
-//! Each timer's fate is one atomic [`TimerState`] word: the driver firing it, any number of
+//! Each timer's fate is one atomic state word: the driver firing it, any number of
 //! [`Timeout::cancel`] calls, and shutdown all race by compare-and-swap out of
 //! [`TimerStatus::Pending`], and exactly one of them wins. A winning cancel drops the
 //! callback at once, on its own thread, if the driver has not placed the timer yet (the
@@ -37,7 +37,7 @@ mod state;
 mod sync;
 
 pub use future::{Sleep, TimeoutError, WithTimeout};
-pub use state::{TimerState, TimerStatus};
+pub use state::TimerStatus;
 
 use crate::clock::Resolution;
 use crossbeam_utils::CachePadded;
@@ -212,8 +212,12 @@ impl UnfiredTimer {
         self.timer.deadline
     }
 
-    /// Runs the callback on this thread, now. Its `Timeout`s then report expired. A panic in
-    /// the callback reaches the caller.
+    /// Runs the callback on this thread, now. Its `Timeout`s then report expired.
+    ///
+    /// # Panics
+    ///
+    /// If the callback panics: the panic reaches the caller, and the timer still counts as
+    /// expired.
     ///
     /// ```
     /// # use std::time::Duration;
@@ -402,6 +406,11 @@ impl Handle {
     /// Runs `callback` on the driver thread once `delay` has elapsed (measured from now, rounded
     /// up to a tick boundary: never early). A delay past the end of the time line saturates.
     ///
+    /// # Errors
+    ///
+    /// [`ShutdownError`] once the service has begun shutting down (or was dropped); the
+    /// callback is dropped unrun.
+    ///
     /// ```
     /// # use std::time::Duration;
     /// let service = tierwheel::service::TimerService::new();
@@ -418,6 +427,11 @@ impl Handle {
 
     /// Runs `callback` on the driver thread once the service's time line reaches `deadline`
     /// (see [`time`](Self::time)). A deadline in the past runs at the next pass.
+    ///
+    /// # Errors
+    ///
+    /// [`ShutdownError`] once the service has begun shutting down (or was dropped); the
+    /// callback is dropped unrun.
     ///
     /// ```
     /// # use std::time::Duration;
@@ -439,7 +453,8 @@ impl Handle {
         })
     }
 
-    /// A future that completes once `duration` has elapsed. See [`Sleep`].
+    /// A future that completes once `duration` has elapsed. See [`Sleep`]. Its timer is
+    /// scheduled at once; dropping the future unpolled cancels it.
     ///
     /// ```
     /// # use std::time::Duration;
@@ -453,6 +468,7 @@ impl Handle {
     /// let handle = service.handle();
     /// assert_eq!(block_on(handle.sleep(Duration::from_millis(2))), Ok(()));
     /// ```
+    #[must_use = "futures do nothing unless polled; dropping a `Sleep` cancels its timer"]
     pub fn sleep(&self, duration: Duration) -> Sleep {
         Sleep::new(self, self.time().saturating_add(duration))
     }
@@ -477,6 +493,7 @@ impl Handle {
     /// assert_eq!(result, Err(TimeoutError::Elapsed));
     /// assert_eq!(block_on(handle.timeout(Duration::from_secs(60), async { 7 })), Ok(7));
     /// ```
+    #[must_use = "futures do nothing unless polled"]
     pub fn timeout<F: std::future::Future>(&self, duration: Duration, future: F) -> WithTimeout<F> {
         WithTimeout::new(future, self.sleep(duration))
     }
@@ -546,6 +563,7 @@ impl Builder {
     /// assert_eq!(builder.build()?.tick(), Duration::from_micros(1));
     /// # Ok::<(), std::io::Error>(())
     /// ```
+    #[must_use = "a builder setter returns the configured builder"]
     pub fn tick(mut self, tick: Duration) -> Self {
         self.resolution = shared::resolution(tick);
         self
@@ -558,6 +576,7 @@ impl Builder {
     /// # builder.build()?;
     /// # Ok::<(), std::io::Error>(())
     /// ```
+    #[must_use = "a builder setter returns the configured builder"]
     pub fn thread_name(mut self, name: impl Into<String>) -> Self {
         self.thread_name = name.into();
         self
@@ -573,6 +592,7 @@ impl Builder {
     /// # builder.build()?;
     /// # Ok::<(), std::io::Error>(())
     /// ```
+    #[must_use = "a builder setter returns the configured builder"]
     pub fn panic_hook<F>(mut self, hook: F) -> Self
     where
         F: FnMut(CallbackPanic) + Send + 'static,
@@ -581,8 +601,11 @@ impl Builder {
         self
     }
 
-    /// Starts the service: spawns its driver thread. Fails only if the thread cannot be
-    /// spawned.
+    /// Starts the service: spawns its driver thread.
+    ///
+    /// # Errors
+    ///
+    /// The error of [`std::thread::Builder::spawn`] if the driver thread cannot be spawned.
     ///
     /// ```
     /// let service = tierwheel::service::TimerService::builder().build()?;
@@ -726,6 +749,12 @@ impl TimerService {
 
     /// [`Handle::call_later`] on this service.
     ///
+    /// # Errors
+    ///
+    /// [`ShutdownError`] once shutdown has begun, as for [`Handle::call_later`]. Shutting down
+    /// takes the service by value, so this returns `Ok` while the service exists; the error
+    /// is for the [`Handle`]s that outlive it.
+    ///
     /// ```
     /// # use std::time::Duration;
     /// let service = tierwheel::service::TimerService::new();
@@ -740,6 +769,10 @@ impl TimerService {
     }
 
     /// [`Handle::call_at`] on this service.
+    ///
+    /// # Errors
+    ///
+    /// As [`call_later`](Self::call_later).
     ///
     /// ```
     /// # use std::time::Duration;
@@ -762,6 +795,7 @@ impl TimerService {
     /// let sleep = service.sleep(Duration::from_secs(1));
     /// drop(sleep); // cancels its timer
     /// ```
+    #[must_use = "futures do nothing unless polled; dropping a `Sleep` cancels its timer"]
     pub fn sleep(&self, duration: Duration) -> Sleep {
         self.handle.sleep(duration)
     }
@@ -774,6 +808,7 @@ impl TimerService {
     /// let limited = service.timeout(Duration::from_secs(1), async { 1 });
     /// # drop(limited);
     /// ```
+    #[must_use = "futures do nothing unless polled"]
     pub fn timeout<F: std::future::Future>(&self, duration: Duration, future: F) -> WithTimeout<F> {
         self.handle.timeout(duration, future)
     }
@@ -795,6 +830,11 @@ impl TimerService {
     /// the driver thread itself (from a callback that owns the service), it cannot wait for
     /// the driver: it returns an empty list and the driver drops the unfired timers when the
     /// callback returns.
+    ///
+    /// # Panics
+    ///
+    /// Only if the driver thread itself panicked, which would be a bug in tierwheel: the driver
+    /// catches every panic of a callback and of the panic hook. That panic is resumed here.
     ///
     /// ```
     /// # use std::time::Duration;
@@ -870,6 +910,22 @@ impl fmt::Debug for TimerService {
 /// deterministic tests and simulations of code that schedules through a [`Handle`], and for
 /// the loom models and the `cancel_race` fuzz target. It runs the same code as the driver
 /// thread.
+///
+/// A `ManualDriver` is neither `Send` nor `Sync`: it owns the driver's
+/// [`Scheduler`](crate::Scheduler), whose boxed callbacks carry neither a `Send` nor a `Sync`
+/// bound (a scheduler runs on the thread that built it), and whose clock keeps its shutdown
+/// flag in a `Cell`, not an atomic. Build and step it on one thread; other threads schedule and cancel through
+/// [`Handle`]s and [`Timeout`]s, which are `Send + Sync`.
+///
+/// ```compile_fail
+/// let driver = tierwheel::service::TimerService::builder().build_manual();
+/// std::thread::spawn(move || drop(driver)); // error: `ManualDriver` is not `Send`
+/// ```
+///
+/// ```compile_fail
+/// fn shared<T: Sync>(_: &T) {}
+/// shared(&tierwheel::service::TimerService::builder().build_manual()); // not `Sync` either
+/// ```
 ///
 /// ```
 /// use std::sync::atomic::{AtomicUsize, Ordering};

@@ -88,7 +88,7 @@ pub(crate) type Queued = (u64, Command);
 /// How many command queues the callers spread over, by thread: a thread always uses the same
 /// one, so two threads scheduling at once rarely share a lock. (Two under loom, which is
 /// enough for every race between shards and keeps the models small.)
-pub(crate) const SHARDS: usize = if cfg!(loom) { 2 } else { 4 };
+pub(crate) const SHARDS: usize = if cfg!(tierwheel_loom) { 2 } else { 4 };
 
 /// Commands queued in one shard past which the driver is woken whatever their deadlines: the
 /// bound on memory held by commands (cancelled timers included) while the driver sleeps.
@@ -385,7 +385,7 @@ pub(crate) fn resolution(tick: Duration) -> Resolution {
     Resolution::from_nanos(nanos).unwrap_or(Resolution::NANOSECOND)
 }
 
-#[cfg(all(test, not(loom)))]
+#[cfg(all(test, not(tierwheel_loom)))]
 mod tests {
     use super::*;
 

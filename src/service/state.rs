@@ -28,17 +28,28 @@ const STATE: u8 = 0b011;
 /// whether it must ask the driver to free the timer (see [`TimerState::cancel_placed`]).
 const PLACED: u8 = 0b100;
 
-/// Where a timer is in its life, as read from a [`TimerState`].
+/// Where a timer is in its life, as [`Timeout::status`](super::Timeout::status) reads it.
+///
+/// New states may be added, so a `match` on it needs a wildcard arm.
 ///
 /// ```
-/// use tierwheel::service::{TimerState, TimerStatus};
+/// use std::time::Duration;
+/// use tierwheel::service::{TimerService, TimerStatus};
 ///
-/// let state = TimerState::new();
-/// assert_eq!(state.status(), TimerStatus::Pending);
-/// assert!(state.cancel());
-/// assert_eq!(state.status(), TimerStatus::Cancelled);
+/// let mut driver = TimerService::builder().build_manual();
+/// let fires = driver.handle().call_later(Duration::from_millis(1), || {}).unwrap();
+/// let cancelled = driver.handle().call_later(Duration::from_millis(1), || {}).unwrap();
+/// let unfired = driver.handle().call_later(Duration::from_secs(1), || {}).unwrap();
+/// assert_eq!(fires.status(), TimerStatus::Pending);
+/// assert!(cancelled.cancel());
+/// driver.run_until(Duration::from_millis(1));
+/// drop(driver.shutdown());
+/// assert_eq!(fires.status(), TimerStatus::Expired);
+/// assert_eq!(cancelled.status(), TimerStatus::Cancelled);
+/// assert_eq!(unfired.status(), TimerStatus::Unfired);
 /// ```
 #[derive(Copy, Clone, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
 pub enum TimerStatus {
     /// Nothing has decided the timer's fate yet.
     Pending,
@@ -53,32 +64,16 @@ pub enum TimerStatus {
 /// The state word of one timer, shared by every [`Timeout`](super::Timeout) clone and the
 /// driver thread.
 ///
-/// This is the exact type [`TimerService`](super::TimerService) uses; it is public so that the
-/// loom models and the `cancel_race` fuzz target can drive it. Each `try`-style method is one
-/// compare-and-swap out of [`TimerStatus::Pending`], so for every timer exactly one of
-/// [`cancel`](Self::cancel), [`start_firing`](Self::start_firing) and
-/// [`claim_unfired`](Self::claim_unfired) ever returns `true`, once.
-///
-/// ```
-/// use tierwheel::service::TimerState;
-///
-/// let state = TimerState::new();
-/// assert!(state.start_firing()); // the driver wins the race
-/// assert!(!state.cancel()); // too late: the callback has started
-/// assert!(!state.claim_unfired());
-/// assert!(state.is_expired());
-/// ```
-pub struct TimerState {
+/// Each way out of [`TimerStatus::Pending`] is one compare-and-swap, so for every timer exactly
+/// one of [`cancel_placed`](Self::cancel_placed), [`start_firing`](Self::start_firing) and
+/// [`claim_unfired`](Self::claim_unfired) ever succeeds, once.
+pub(crate) struct TimerState {
     word: AtomicU8,
 }
 
 impl TimerState {
     /// A pending timer.
-    ///
-    /// ```
-    /// assert!(tierwheel::service::TimerState::new().is_pending());
-    /// ```
-    pub fn new() -> Self {
+    pub(crate) fn new() -> Self {
         TimerState {
             word: AtomicU8::new(PENDING),
         }
@@ -110,8 +105,8 @@ impl TimerState {
         self.transition(PENDING, to).is_some()
     }
 
-    /// `PENDING -> CANCELLED`, as [`cancel`](Self::cancel); if this call won, whether the
-    /// driver had placed the timer in its scheduler first.
+    /// `PENDING -> CANCELLED`, the one way a cancel wins; if this call won, whether the driver
+    /// had placed the timer in its scheduler first.
     ///
     /// With [`mark_placed`](Self::mark_placed) this decides who frees a cancelled timer, both
     /// being read-modify-writes of this one word (so one of them comes first, whatever the
@@ -132,65 +127,26 @@ impl TimerState {
         before & STATE == PENDING
     }
 
-    /// `PENDING -> CANCELLED`. True iff this call stopped the callback.
-    ///
-    /// ```
-    /// let state = tierwheel::service::TimerState::new();
-    /// assert!(state.cancel());
-    /// assert!(!state.cancel()); // a second cancel never wins
-    /// ```
-    pub fn cancel(&self) -> bool {
-        self.leave_pending(CANCELLED)
-    }
-
     /// `PENDING -> EXPIRED`, taken by the driver just before it runs the callback. True iff the
     /// caller must run it.
-    ///
-    /// ```
-    /// let state = tierwheel::service::TimerState::new();
-    /// assert!(state.cancel());
-    /// assert!(!state.start_firing()); // cancelled: the driver drops the callback
-    /// ```
-    pub fn start_firing(&self) -> bool {
+    pub(crate) fn start_firing(&self) -> bool {
         self.leave_pending(EXPIRED)
     }
 
     /// `PENDING -> UNFIRED`, taken by shutdown for each timer it hands back. True iff the timer
     /// now belongs to the caller (who may run it, see [`finish_unfired`](Self::finish_unfired)).
-    ///
-    /// ```
-    /// let state = tierwheel::service::TimerState::new();
-    /// assert!(state.claim_unfired());
-    /// assert!(!state.cancel());
-    /// ```
-    pub fn claim_unfired(&self) -> bool {
+    pub(crate) fn claim_unfired(&self) -> bool {
         self.leave_pending(UNFIRED)
     }
 
     /// `UNFIRED -> EXPIRED`: the owner of a timer handed back by shutdown is about to run it.
     /// True iff the timer was unfired (and so is now expired).
-    ///
-    /// ```
-    /// let state = tierwheel::service::TimerState::new();
-    /// assert!(!state.finish_unfired()); // only an unfired timer can be run this way
-    /// assert!(state.claim_unfired());
-    /// assert!(state.finish_unfired());
-    /// assert!(state.is_expired());
-    /// ```
-    pub fn finish_unfired(&self) -> bool {
+    pub(crate) fn finish_unfired(&self) -> bool {
         self.transition(UNFIRED, EXPIRED).is_some()
     }
 
     /// The current status.
-    ///
-    /// ```
-    /// use tierwheel::service::{TimerState, TimerStatus};
-    ///
-    /// let state = TimerState::new();
-    /// state.claim_unfired();
-    /// assert_eq!(state.status(), TimerStatus::Unfired);
-    /// ```
-    pub fn status(&self) -> TimerStatus {
+    pub(crate) fn status(&self) -> TimerStatus {
         match self.word.load(Ordering::Acquire) & STATE {
             PENDING => TimerStatus::Pending,
             EXPIRED => TimerStatus::Expired,
@@ -203,50 +159,94 @@ impl TimerState {
     }
 
     /// Whether nothing has decided the timer's fate yet.
-    ///
-    /// ```
-    /// assert!(tierwheel::service::TimerState::new().is_pending());
-    /// ```
-    pub fn is_pending(&self) -> bool {
+    pub(crate) fn is_pending(&self) -> bool {
         self.status() == TimerStatus::Pending
     }
 
-    /// Whether a `cancel` won.
-    ///
-    /// ```
-    /// let state = tierwheel::service::TimerState::new();
-    /// state.cancel();
-    /// assert!(state.is_cancelled());
-    /// ```
-    pub fn is_cancelled(&self) -> bool {
+    /// Whether a cancel won.
+    pub(crate) fn is_cancelled(&self) -> bool {
         self.status() == TimerStatus::Cancelled
     }
 
     /// Whether the callback has started.
-    ///
-    /// ```
-    /// let state = tierwheel::service::TimerState::new();
-    /// state.start_firing();
-    /// assert!(state.is_expired());
-    /// ```
-    pub fn is_expired(&self) -> bool {
+    pub(crate) fn is_expired(&self) -> bool {
         self.status() == TimerStatus::Expired
-    }
-}
-
-impl Default for TimerState {
-    /// A pending timer.
-    ///
-    /// ```
-    /// assert!(tierwheel::service::TimerState::default().is_pending());
-    /// ```
-    fn default() -> Self {
-        Self::new()
     }
 }
 
 impl fmt::Debug for TimerState {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_tuple("TimerState").field(&self.status()).finish()
+    }
+}
+
+#[cfg(all(test, not(tierwheel_loom)))]
+mod tests {
+    use super::*;
+
+    /// The three ways out of `PENDING`, and who wins when each goes first.
+    #[test]
+    fn the_first_way_out_of_pending_wins_and_every_later_one_fails() {
+        let fired = TimerState::new();
+        assert!(fired.is_pending());
+        assert!(fired.start_firing());
+        assert_eq!(
+            fired.cancel_placed(),
+            None,
+            "too late: the callback has started"
+        );
+        assert!(!fired.claim_unfired());
+        assert!(fired.is_expired());
+
+        let cancelled = TimerState::new();
+        assert_eq!(cancelled.cancel_placed(), Some(false));
+        assert_eq!(
+            cancelled.cancel_placed(),
+            None,
+            "a second cancel never wins"
+        );
+        assert!(
+            !cancelled.start_firing(),
+            "cancelled: the driver drops the callback"
+        );
+        assert!(!cancelled.claim_unfired());
+        assert!(cancelled.is_cancelled());
+        assert_eq!(cancelled.status(), TimerStatus::Cancelled);
+
+        let unfired = TimerState::new();
+        assert!(unfired.claim_unfired());
+        assert_eq!(unfired.status(), TimerStatus::Unfired);
+        assert_eq!(unfired.cancel_placed(), None);
+        assert!(!unfired.start_firing());
+    }
+
+    #[test]
+    fn only_an_unfired_timer_can_be_finished_and_only_once() {
+        let state = TimerState::new();
+        assert!(!state.finish_unfired());
+        assert!(state.claim_unfired());
+        assert!(state.finish_unfired());
+        assert!(state.is_expired());
+        assert!(!state.finish_unfired());
+    }
+
+    /// `PLACED` tells a winning cancel whether the driver must free the timer, and tells the
+    /// driver whether a cancel won before it placed the timer; no transition changes it.
+    #[test]
+    fn the_placed_bit_decides_who_frees_a_cancelled_timer() {
+        let placed_first = TimerState::new();
+        assert!(placed_first.mark_placed());
+        assert_eq!(placed_first.cancel_placed(), Some(true));
+        assert!(placed_first.is_cancelled());
+
+        let cancelled_first = TimerState::new();
+        assert_eq!(cancelled_first.cancel_placed(), Some(false));
+        assert!(!cancelled_first.mark_placed());
+        assert!(cancelled_first.is_cancelled());
+
+        let fired = TimerState::new();
+        assert!(fired.mark_placed());
+        assert!(fired.start_firing());
+        assert_eq!(fired.status(), TimerStatus::Expired);
     }
 }

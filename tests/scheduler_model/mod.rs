@@ -2,7 +2,9 @@
 //! model through the same operations and panics on the first difference.
 //!
 //! Shared by `tests/scheduler_proptest.rs` and `fuzz/fuzz_targets/scheduler_ops.rs`. The model is
-//! a vector of pending callbacks sorted on demand; times are whole nanoseconds in `u128`.
+//! a vector of pending callbacks sorted on demand; times are whole nanoseconds in `u128`. It
+//! knows nothing of wheels: a pass runs what was pending when it began and is due by its tick,
+//! by (due tick, scheduling sequence), whether the time was past when scheduled or not.
 #![allow(dead_code)]
 
 use std::panic::{self, AssertUnwindSafe};
@@ -39,6 +41,10 @@ pub(crate) enum Effect {
     Soon,
     /// Cancels the n-th callback ever scheduled (modulo how many there are).
     Cancel(usize),
+    /// Reschedules the n-th callback ever scheduled to a time (`reschedule`).
+    Reschedule(usize, Delay),
+    /// Reschedules the n-th callback ever scheduled to a delay from now (`reschedule_later`).
+    RescheduleLater(usize, Delay),
     /// Panics: the rest of the effects do not happen, the pass ends.
     Panic,
 }
@@ -68,6 +74,10 @@ pub(crate) enum Op {
     Soon(Plan),
     /// Cancels the n-th callback ever scheduled (modulo how many there are).
     Cancel(usize),
+    /// Reschedules the n-th callback ever scheduled to a time (`reschedule`).
+    Reschedule(usize, Delay),
+    /// Reschedules the n-th callback ever scheduled to a delay from now (`reschedule_later`).
+    RescheduleLater(usize, Delay),
     Advance(Delay),
     /// Sets the clock, possibly backwards (which must be refused).
     Set(u64),
@@ -97,8 +107,8 @@ struct Ctx {
     log: Vec<usize>,
     /// Every handle returned, in scheduling order: a callback's id is its index here.
     handles: Vec<TimerHandle>,
-    /// Results of the cancels done by callbacks.
-    cancels: Vec<bool>,
+    /// Results of the cancels and reschedules done by callbacks.
+    outcomes: Vec<bool>,
 }
 
 type Sched = Scheduler<Ctx, ManualClock>;
@@ -114,7 +124,20 @@ fn callback(id: usize, plan: Plan) -> impl FnOnce(&mut Ctx, &mut Sched) + 'stati
                 Effect::Soon => sched.call_soon(child()),
                 Effect::Cancel(n) => {
                     if let Some(&h) = pick(&ctx.handles, n) {
-                        ctx.cancels.push(sched.cancel(h));
+                        ctx.outcomes.push(sched.cancel(h));
+                    }
+                    continue;
+                }
+                Effect::Reschedule(n, when) => {
+                    if let Some(&h) = pick(&ctx.handles, n) {
+                        ctx.outcomes.push(sched.reschedule(h, when.duration()));
+                    }
+                    continue;
+                }
+                Effect::RescheduleLater(n, delay) => {
+                    if let Some(&h) = pick(&ctx.handles, n) {
+                        ctx.outcomes
+                            .push(sched.reschedule_later(h, delay.duration()));
                     }
                     continue;
                 }
@@ -133,10 +156,10 @@ fn pick<T>(items: &[T], n: usize) -> Option<&T> {
 #[derive(Debug)]
 struct Pending {
     id: usize,
-    /// The tick it was given (after clamping during a pass).
+    /// The tick it is due at: the one it was given, or the pass's tick if it was given one at
+    /// or before the tick of the pass that scheduled it.
     tick: u64,
-    /// The tick it is ordered by: `tick`, or the wheel's time when it was scheduled if later.
-    effective: u64,
+    /// Scheduling order, the tiebreak; a reschedule takes a new one.
     seq: u64,
     plan: Plan,
 }
@@ -145,15 +168,15 @@ struct Model {
     tick_nanos: u128,
     /// The clock, in nanoseconds (saturating at `u64::MAX`, as `ManualClock` does).
     now: u64,
-    /// The tick the wheel stands at: the last pass's tick, or the last callback's run.
-    wheel_now: u64,
+    /// The last pass's tick: a pass never runs to an earlier one.
+    last_pass: u64,
     /// The tick of the pass in progress.
     pass: Option<u64>,
     pending: Vec<Pending>,
     seq: u64,
     next_id: usize,
     log: Vec<usize>,
-    cancels: Vec<bool>,
+    outcomes: Vec<bool>,
 }
 
 const DURATION_MAX_NANOS: u128 = u64::MAX as u128 * 1_000_000_000 + 999_999_999;
@@ -183,26 +206,53 @@ impl Model {
         }
     }
 
-    fn schedule(&mut self, tick: u64, plan: Plan) {
-        let tick = self.pass.map_or(tick, |pass| tick.max(pass));
-        self.pending.push(Pending {
-            id: self.next_id,
-            tick,
-            effective: tick.max(self.wheel_now),
-            seq: self.seq,
-            plan,
-        });
-        self.next_id += 1;
+    /// The tick a callback given `tick` is due at.
+    fn due(&self, tick: u64) -> u64 {
+        self.pass.map_or(tick, |pass| tick.max(pass))
+    }
+
+    fn next_seq(&mut self) -> u64 {
         self.seq += 1;
+        self.seq - 1
+    }
+
+    fn schedule(&mut self, tick: u64, plan: Plan) {
+        let pending = Pending {
+            id: self.next_id,
+            tick: self.due(tick),
+            seq: self.next_seq(),
+            plan,
+        };
+        self.pending.push(pending);
+        self.next_id += 1;
+    }
+
+    /// `now + delay`, as a tick rounded up.
+    fn later_tick(&self, delay: Delay) -> u64 {
+        let when = (u128::from(self.now) + delay.duration().as_nanos()).min(DURATION_MAX_NANOS);
+        self.ceil(when)
     }
 
     fn later(&mut self, delay: Delay, plan: Plan) {
-        let when = (u128::from(self.now) + delay.duration().as_nanos()).min(DURATION_MAX_NANOS);
-        self.schedule(self.ceil(when), plan);
+        self.schedule(self.later_tick(delay), plan);
     }
 
     fn at(&mut self, when: Delay, plan: Plan) {
         self.schedule(self.ceil(when.duration().as_nanos()), plan);
+    }
+
+    /// Moves the n-th callback ever scheduled to `tick`, as scheduled anew.
+    fn reschedule(&mut self, n: usize, tick: u64) -> Option<bool> {
+        if self.next_id == 0 {
+            return None;
+        }
+        let id = n % self.next_id;
+        let Some(i) = self.pending.iter().position(|p| p.id == id) else {
+            return Some(false);
+        };
+        self.pending[i].tick = self.due(tick);
+        self.pending[i].seq = self.next_seq();
+        Some(true)
     }
 
     fn soon(&mut self, plan: Plan) {
@@ -220,22 +270,24 @@ impl Model {
 
     /// Returns how many callbacks ran and whether one panicked.
     fn run_due(&mut self) -> (usize, bool) {
-        let pass = self.floor(u128::from(self.now)).max(self.wheel_now);
+        let pass = self.floor(u128::from(self.now)).max(self.last_pass);
+        self.last_pass = pass;
         let mut due: Vec<(u64, u64, usize)> = self
             .pending
             .iter()
-            .filter(|p| p.effective <= pass)
-            .map(|p| (p.effective, p.seq, p.id))
+            .filter(|p| p.tick <= pass)
+            .map(|p| (p.tick, p.seq, p.id))
             .collect();
         due.sort_unstable();
         self.pass = Some(pass);
         let mut ran = 0;
-        for (effective, _, id) in due {
-            let Some(i) = self.pending.iter().position(|p| p.id == id) else {
-                continue; // cancelled by an earlier callback of this pass
+        for (_, seq, id) in due {
+            // Gone if an earlier callback of this pass cancelled it; with another sequence
+            // number if one rescheduled it, which makes it wait for a later pass.
+            let Some(i) = self.pending.iter().position(|p| p.id == id && p.seq == seq) else {
+                continue;
             };
             let timer = self.pending.remove(i);
-            self.wheel_now = self.wheel_now.max(effective);
             ran += 1;
             self.log.push(id);
             for &effect in timer.plan.effects.iter() {
@@ -246,7 +298,19 @@ impl Model {
                     Effect::Soon => self.soon(child),
                     Effect::Cancel(n) => {
                         if let Some(result) = self.cancel(n) {
-                            self.cancels.push(result);
+                            self.outcomes.push(result);
+                        }
+                    }
+                    Effect::Reschedule(n, when) => {
+                        let tick = self.ceil(when.duration().as_nanos());
+                        if let Some(result) = self.reschedule(n, tick) {
+                            self.outcomes.push(result);
+                        }
+                    }
+                    Effect::RescheduleLater(n, delay) => {
+                        let tick = self.later_tick(delay);
+                        if let Some(result) = self.reschedule(n, tick) {
+                            self.outcomes.push(result);
                         }
                     }
                     Effect::Panic => {
@@ -257,12 +321,11 @@ impl Model {
             }
         }
         self.pass = None;
-        self.wheel_now = pass;
         (ran, false)
     }
 
     fn next_timeout(&self) -> Option<Duration> {
-        let next = self.pending.iter().map(|p| p.effective).min()?;
+        let next = self.pending.iter().map(|p| p.tick).min()?;
         Some(
             self.duration(next)
                 .saturating_sub(Duration::from_nanos(self.now)),
@@ -281,15 +344,14 @@ pub(crate) fn check(tick_nanos: u64, start_nanos: u64, ops: &[Op]) {
     let mut model = Model {
         tick_nanos: u128::from(tick_nanos),
         now: start_nanos,
-        wheel_now: 0,
+        last_pass: 0,
         pass: None,
         pending: Vec::new(),
         seq: 0,
         next_id: 0,
         log: Vec::new(),
-        cancels: Vec::new(),
+        outcomes: Vec::new(),
     };
-    model.wheel_now = model.floor(u128::from(start_nanos));
 
     for (step, op) in ops.iter().enumerate() {
         match op {
@@ -314,6 +376,17 @@ pub(crate) fn check(tick_nanos: u64, start_nanos: u64, ops: &[Op]) {
             Op::Cancel(n) => {
                 let real = pick(&ctx.handles, *n).map(|&h| sched.cancel(h));
                 assert_eq!(real, model.cancel(*n), "step {step}: cancel({n})");
+            }
+            Op::Reschedule(n, when) => {
+                let real = pick(&ctx.handles, *n).map(|&h| sched.reschedule(h, when.duration()));
+                let tick = model.ceil(when.duration().as_nanos());
+                assert_eq!(real, model.reschedule(*n, tick), "step {step}: {op:?}");
+            }
+            Op::RescheduleLater(n, delay) => {
+                let real =
+                    pick(&ctx.handles, *n).map(|&h| sched.reschedule_later(h, delay.duration()));
+                let tick = model.later_tick(*delay);
+                assert_eq!(real, model.reschedule(*n, tick), "step {step}: {op:?}");
             }
             Op::Advance(by) => {
                 clock.advance(by.duration());
@@ -356,8 +429,8 @@ pub(crate) fn check(tick_nanos: u64, start_nanos: u64, ops: &[Op]) {
             "step {step} ({op:?}): order of callbacks run"
         );
         assert_eq!(
-            ctx.cancels, model.cancels,
-            "step {step}: cancels by callbacks"
+            ctx.outcomes, model.outcomes,
+            "step {step}: cancels and reschedules by callbacks"
         );
         assert_eq!(
             ctx.handles.len(),
