@@ -125,7 +125,7 @@ mod slab;
 mod wheel;
 
 pub use clock::{Clock, ManualClock, MonotonicClock, Resolution};
-pub use scheduler::{Scheduler, TimerHandle};
+pub use scheduler::{CallbackStatus, Scheduler, TimerHandle};
 pub use slab::{CapacityError, TimerKey, MAX_PENDING};
 pub use wheel::{Advance, Expired, Iter, TimerWheel};
 

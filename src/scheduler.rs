@@ -21,6 +21,7 @@ use std::fmt;
 use std::time::Duration;
 
 use crate::clock::{Clock, MonotonicClock, Resolution};
+use crate::slab::Fate;
 use crate::{TimerKey, TimerWheel};
 
 /// A scheduled callback. The wheel stores `Option<Callback>`: `None` is a pass's fence.
@@ -48,6 +49,29 @@ type Callback<C, K> = Box<dyn FnOnce(&mut C, &mut Scheduler<C, K>)>;
 /// ```
 #[derive(Copy, Clone, Debug, PartialEq, Eq, Hash)]
 pub struct TimerHandle(TimerKey);
+
+/// What became of a scheduled callback, from [`Scheduler::status`].
+///
+/// ```
+/// use tierwheel::{CallbackStatus, Scheduler};
+///
+/// let mut sched = Scheduler::<()>::new();
+/// let h = sched.call_soon(|_, _| {});
+/// assert_eq!(sched.status(h), CallbackStatus::Pending);
+/// ```
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum CallbackStatus {
+    /// Scheduled, not yet run nor cancelled.
+    Pending,
+    /// It ran, or is running (a callback that panicked counts as run).
+    Ran,
+    /// A [`cancel`](Scheduler::cancel) stopped it.
+    Cancelled,
+    /// It ran or was cancelled, and the scheduler no longer knows which: a later callback has
+    /// taken its storage.
+    Unknown,
+}
 
 /// A single-threaded callback scheduler: asyncio's `call_later`, `call_at` and `call_soon` on a
 /// timing wheel.
@@ -580,6 +604,39 @@ impl<C, K: Clock> Scheduler<C, K> {
         self.wheel.deadline(handle.0).is_some()
     }
 
+    /// What became of a callback: pending, ran (or is running), or cancelled.
+    ///
+    /// Handles are `Copy` and cost nothing to keep, so the scheduler does not keep a record
+    /// per handle: it remembers a finished callback's fate in the storage the callback used,
+    /// until a later callback takes that storage. After that the answer is
+    /// [`CallbackStatus::Unknown`]. Storage is reused most recently freed first, so ask before
+    /// scheduling more callbacks (or keep the fate yourself: [`cancel`](Self::cancel) returns
+    /// whether it stopped the callback). O(1).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use tierwheel::{CallbackStatus, ManualClock, Scheduler};
+    ///
+    /// let clock = ManualClock::new();
+    /// let mut sched = Scheduler::<(), _>::with_clock(clock.clone());
+    /// let ran = sched.call_later(Duration::from_millis(1), |_, _| {});
+    /// let cancelled = sched.call_later(Duration::from_millis(9), |_, _| {});
+    /// assert_eq!(sched.status(ran), CallbackStatus::Pending);
+    /// sched.cancel(cancelled);
+    /// clock.advance(Duration::from_millis(5));
+    /// sched.run_due(&mut ());
+    /// assert_eq!(sched.status(ran), CallbackStatus::Ran);
+    /// assert_eq!(sched.status(cancelled), CallbackStatus::Cancelled);
+    /// ```
+    pub fn status(&self, handle: TimerHandle) -> CallbackStatus {
+        match self.wheel.fate(handle.0) {
+            Fate::Pending => CallbackStatus::Pending,
+            Fate::Fired => CallbackStatus::Ran,
+            Fate::Cancelled => CallbackStatus::Cancelled,
+            Fate::Unknown => CallbackStatus::Unknown,
+        }
+    }
+
     /// How long an event loop may sleep before the next callback is due: zero if one is due
     /// now, `None` if none is pending. Never rounds down past a deadline: after sleeping
     /// this long (or longer), [`run_due`](Self::run_due) runs at least one callback.
@@ -677,6 +734,7 @@ impl<C, K: Clock> Scheduler<C, K> {
                 .cancel(key)
                 .flatten()
                 .expect("a late callback is pending in the wheel");
+            pass.sched.wheel.record_fired(key);
             ran += 1;
             callback(ctx, pass.sched);
         }

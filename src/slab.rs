@@ -99,6 +99,16 @@ const RETIRED: u32 = u32::MAX - 1;
 /// ```
 pub const MAX_PENDING: u32 = RETIRED;
 
+/// What became of a timer, as far as storage remembers: see [`Slab::fate`].
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub(crate) enum Fate {
+    Pending,
+    Fired,
+    Cancelled,
+    /// The entry has had another occupant since, or the key was never minted here.
+    Unknown,
+}
+
 /// A reference to an entry from one of the wheel's slots: `placement << 32 | index`. Live
 /// while the entry is occupied with that placement.
 pub(crate) type Ref = u64;
@@ -133,8 +143,9 @@ struct Entry<V> {
 enum State<V> {
     /// `filed` is the owner's: where the wheel has filed the timer.
     Occupied { filed: u32, value: V },
-    /// `next` links the free list (`NONE` at its end, `RETIRED` if on none).
-    Vacant { next: u32 },
+    /// `next` links the free list (`NONE` at its end, `RETIRED` if on none); `cancelled` is
+    /// how the last occupant left, for [`Slab::fate`].
+    Vacant { next: u32, cancelled: bool },
 }
 
 impl<V> Blank for Entry<V> {
@@ -143,7 +154,10 @@ impl<V> Blank for Entry<V> {
         Entry {
             generation: NonZeroU32::MIN,
             placement: 0,
-            state: State::Vacant { next: NONE },
+            state: State::Vacant {
+                next: NONE,
+                cancelled: false,
+            },
         }
     }
 }
@@ -223,7 +237,7 @@ impl<V> Slab<V> {
         if self.free != NONE {
             let index = self.free;
             let entry = &mut self.entries[index as usize];
-            let State::Vacant { next } = entry.state else {
+            let State::Vacant { next, .. } = entry.state else {
                 unreachable!("free list points at an occupied entry {index}");
             };
             let filed = file(make_ref(index, entry.placement));
@@ -376,6 +390,40 @@ impl<V> Slab<V> {
         make_ref(index, entry.placement)
     }
 
+    /// What became of the occupant `key` names: still there, or how it left, if the entry has
+    /// had no occupant since.
+    pub(crate) fn fate(&self, key: TimerKey) -> Fate {
+        let Some(entry) = self.entries.get(key.index as usize) else {
+            return Fate::Unknown;
+        };
+        match entry.state {
+            State::Occupied { .. } if entry.generation == key.generation => Fate::Pending,
+            // The next generation is the one a vacant entry hands out next (a retired one kept
+            // its last).
+            State::Vacant { next, cancelled }
+                if entry.generation.get().wrapping_sub(key.generation.get())
+                    == u32::from(next != RETIRED) =>
+            {
+                if cancelled {
+                    Fate::Cancelled
+                } else {
+                    Fate::Fired
+                }
+            }
+            _ => Fate::Unknown,
+        }
+    }
+
+    /// Records that the last occupant of `key`'s entry, taken out by `remove`, is to count as
+    /// fired, not cancelled (the scheduler runs callbacks it took out that way).
+    pub(crate) fn record_fired(&mut self, key: TimerKey) {
+        if self.fate(key) == Fate::Cancelled {
+            if let State::Vacant { cancelled, .. } = &mut self.entries[key.index as usize].state {
+                *cancelled = false;
+            }
+        }
+    }
+
     /// Bytes of the entries made so far, occupied or not.
     #[inline]
     pub(crate) fn bytes(&self) -> usize {
@@ -400,15 +448,15 @@ impl<V> Slab<V> {
             State::Occupied { filed, .. } if entry.generation == key.generation => filed,
             _ => return None,
         };
-        let value = Self::free_entry(entry, key.index, &mut self.free);
+        let value = Self::free_entry(entry, key.index, &mut self.free, true);
         self.len -= 1;
         Some((filed, value))
     }
 
     /// Makes the occupied `entry` at `index` vacant, on the free list headed by `free` (or
-    /// retired), and returns its value.
+    /// retired), noting whether it was `cancelled`, and returns its value.
     #[inline(always)]
-    fn free_entry(entry: &mut Entry<V>, index: u32, free: &mut u32) -> V {
+    fn free_entry(entry: &mut Entry<V>, index: u32, free: &mut u32, cancelled: bool) -> V {
         // A generation or placement that would wrap retires the entry: it never joins the
         // free list again.
         let next = match (
@@ -425,7 +473,7 @@ impl<V> Slab<V> {
                 RETIRED
             }
         };
-        match std::mem::replace(&mut entry.state, State::Vacant { next }) {
+        match std::mem::replace(&mut entry.state, State::Vacant { next, cancelled }) {
             State::Occupied { value, .. } => value,
             State::Vacant { .. } => unreachable!("freeing the vacant entry {index}"),
         }
@@ -436,7 +484,7 @@ impl<V> Slab<V> {
     pub(crate) fn vacate(&mut self, index: u32) -> (TimerKey, V) {
         let entry = &mut self.entries[index as usize];
         let generation = entry.generation;
-        let value = Self::free_entry(entry, index, &mut self.free);
+        let value = Self::free_entry(entry, index, &mut self.free, false);
         self.len -= 1;
         (TimerKey { index, generation }, value)
     }
@@ -460,8 +508,10 @@ impl<V> Slab<V> {
     /// before the clear stay stale.
     pub(crate) fn clear(&mut self) {
         for index in 0..self.entries.len() as u32 {
-            if matches!(self.entries[index as usize].state, State::Occupied { .. }) {
-                drop(self.vacate(index).1);
+            let entry = &mut self.entries[index as usize];
+            if matches!(entry.state, State::Occupied { .. }) {
+                drop(Self::free_entry(entry, index, &mut self.free, true));
+                self.len -= 1;
             }
         }
     }
@@ -476,7 +526,7 @@ impl<V> Slab<V> {
             .find(|&index| {
                 !matches!(
                     self.entries[index].state,
-                    State::Vacant { next } if next != RETIRED
+                    State::Vacant { next, .. } if next != RETIRED
                 )
             })
             .map_or(0, |index| index + 1);
@@ -497,7 +547,7 @@ impl<V> Slab<V> {
         self.entries.truncate(keep_segments * SEGMENT, keep);
         let mut free = NONE;
         for index in (0..keep).rev() {
-            if let State::Vacant { next } = &mut self.entries[index].state {
+            if let State::Vacant { next, .. } = &mut self.entries[index].state {
                 if *next != RETIRED {
                     *next = free;
                     free = index as u32;

@@ -8,7 +8,9 @@ use std::sync::mpsc;
 use std::thread;
 use std::time::Duration;
 
-use tierwheel::{Clock, ManualClock, MonotonicClock, Resolution, Scheduler, TimerHandle};
+use tierwheel::{
+    CallbackStatus, Clock, ManualClock, MonotonicClock, Resolution, Scheduler, TimerHandle,
+};
 
 type Log = Vec<&'static str>;
 
@@ -667,4 +669,48 @@ fn reschedule_later_pushes_an_idle_timeout_back() {
     assert_eq!(sched.run_due(&mut log), 1);
     assert_eq!(log, ["idle"]);
     assert!(!sched.reschedule_later(idle, ms(100)));
+}
+
+#[test]
+fn status_tells_a_cancelled_callback_from_one_that_ran() {
+    let clock = ManualClock::starting_at(Duration::from_secs(10));
+    let mut sched = Scheduler::<Vec<u8>, _>::with_clock(clock.clone());
+    let ran = sched.call_later(Duration::from_millis(1), |log, _| log.push(1));
+    let cancelled = sched.call_later(Duration::from_millis(2), |log, _| log.push(2));
+    // Past due when scheduled: taken out of the wheel by the pass before it runs.
+    let late = sched.call_at(Duration::from_secs(9), |log, _| log.push(3));
+    assert_eq!(sched.status(cancelled), CallbackStatus::Pending);
+    assert!(sched.cancel(cancelled));
+    assert_eq!(sched.status(cancelled), CallbackStatus::Cancelled);
+    clock.advance(Duration::from_millis(5));
+    let mut log = Vec::new();
+    assert_eq!(sched.run_due(&mut log), 2);
+    assert_eq!(log, [3, 1]);
+    assert_eq!(sched.status(ran), CallbackStatus::Ran);
+    assert_eq!(sched.status(late), CallbackStatus::Ran);
+    assert_eq!(sched.status(cancelled), CallbackStatus::Cancelled);
+    // Storage is reused most recently freed first: the fates of the callbacks whose storage
+    // went to new ones are no longer known; the others still are.
+    let fresh: Vec<_> = (0..3)
+        .map(|_| sched.call_later(Duration::from_secs(1), |_, _| {}))
+        .collect();
+    let statuses = [ran, late, cancelled].map(|h| sched.status(h));
+    assert!(
+        statuses.iter().all(|&s| s == CallbackStatus::Unknown),
+        "{statuses:?}"
+    );
+    assert!(fresh
+        .iter()
+        .all(|&h| sched.status(h) == CallbackStatus::Pending));
+}
+
+#[test]
+fn a_callback_that_panicked_counts_as_ran() {
+    let clock = ManualClock::new();
+    let mut sched = Scheduler::<(), _>::with_clock(clock.clone());
+    let bad = sched.call_later(Duration::from_millis(1), |_, _| panic!("bad callback"));
+    clock.advance(Duration::from_millis(1));
+    let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| sched.run_due(&mut ())));
+    assert!(result.is_err());
+    assert_eq!(sched.status(bad), CallbackStatus::Ran);
 }

@@ -45,7 +45,7 @@ mod slot;
 use std::fmt;
 use std::iter::FusedIterator;
 
-use crate::slab::{ref_index, CapacityError, Ref, Slab, TimerKey};
+use crate::slab::{ref_index, CapacityError, Fate, Ref, Slab, TimerKey};
 use position::{block_start, level_of, slot_end, slot_of, LEVELS, SLOTS, SLOT_BITS};
 use run::{Run, RUN_MAX};
 use slot::{Pool, Slot, NIL};
@@ -752,6 +752,17 @@ impl<T> TimerWheel<T> {
     /// ```
     pub fn deadline(&self, key: TimerKey) -> Option<u64> {
         self.slab.get(key).map(|timer| timer.deadline)
+    }
+
+    /// What became of the timer `key` names: pending, fired or cancelled, as long as its
+    /// storage has had no other timer since; `Fate::Unknown` after that.
+    pub(crate) fn fate(&self, key: TimerKey) -> Fate {
+        self.slab.fate(key)
+    }
+
+    /// Makes a timer taken out with `cancel` count as fired for [`fate`](Self::fate).
+    pub(crate) fn record_fired(&mut self, key: TimerKey) {
+        self.slab.record_fired(key);
     }
 
     /// Whether `key` names a pending timer.
