@@ -52,6 +52,21 @@ impl TimerKey {
     pub(crate) fn index(self) -> u32 {
         self.index
     }
+
+    /// The key as one word, never zero (for an atomic).
+    #[inline]
+    pub(crate) fn to_bits(self) -> u64 {
+        (u64::from(self.generation.get()) << 32) | u64::from(self.index)
+    }
+
+    /// The key `to_bits` made; `None` for zero.
+    #[inline]
+    pub(crate) fn from_bits(bits: u64) -> Option<TimerKey> {
+        Some(TimerKey {
+            index: bits as u32,
+            generation: NonZeroU32::new((bits >> 32) as u32)?,
+        })
+    }
 }
 
 impl fmt::Debug for TimerKey {

@@ -1,64 +1,39 @@
-//! Runtime-agnostic futures on the service: the driver thread wakes them.
+//! Runtime-agnostic futures on the service: [`Sleep`] and [`WithTimeout`]. The driver thread
+//! wakes them; any executor polls them.
 
-use super::sync::{lock, Arc, Mutex};
-use super::{Handle, ShutdownError, Timeout};
+use super::core::{EntryRef, Shared};
+use super::entry::Action;
+use super::sync::Arc;
+use super::{ShutdownError, TimerStatus};
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
-use std::task::{Context, Poll, Waker};
+use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
 
-enum Phase {
-    /// The timer has not fired; the waker of the last poll, if any.
-    Waiting(Option<Waker>),
-    /// The timer fired.
-    Done,
-    /// The timer will never fire: the service shut down (or it had already when the sleep was
-    /// made).
-    Gone,
-}
-
-/// What a sleep and its timer callback share.
-struct Signal {
-    phase: Mutex<Phase>,
-}
-
-impl Signal {
-    fn settle(&self, to: Phase) {
-        let mut phase = lock(&self.phase);
-        if let Phase::Waiting(waker) = &mut *phase {
-            let waker = waker.take();
-            *phase = to;
-            drop(phase);
-            if let Some(waker) = waker {
-                waker.wake();
-            }
-        }
-    }
-}
-
-/// Owned by the timer's callback: firing settles the sleep as done; being dropped unrun (the
-/// service shut down and nobody ran the timer) settles it as gone.
-struct Settle(Arc<Signal>);
-
-impl Drop for Settle {
-    fn drop(&mut self) {
-        self.0.settle(Phase::Gone);
-    }
-}
-
-/// A future that completes once its duration has elapsed on a timer service, made by
-/// [`Handle::sleep`] or [`TimerService::sleep`](super::TimerService::sleep).
+/// A future that completes at an instant, on a timer service: made by
+/// [`Handle::sleep`](super::Handle::sleep) and [`Handle::sleep_until`](super::Handle::sleep_until).
 ///
-/// Works with any executor: the driver thread wakes the last waker it was polled with.
-/// Resolves to `Ok(())`, or to `Err(ShutdownError)` if the service shut down first (or already
-/// had). Dropping a `Sleep` cancels its timer (freed at once, or by the driver's next pass).
+/// It resolves to `Ok(())` once its deadline has passed on the service's clock (rounded up to
+/// the service's tick: never early), or to `Err(ShutdownError)` if the service shut down
+/// first (or already had). Works with any executor: the driver thread wakes the waker of the
+/// last poll.
+///
+/// A sleep is registered with the service the first time it is polled, so a sleep that is
+/// never polled (say, the time limit of a future that was ready at once) costs nothing but its
+/// creation. [`reset`](Self::reset) to a later deadline is a single atomic compare-and-swap on
+/// the timer, with no lock and no message to the driver; an earlier one moves the timer in the
+/// service's wheel under its lock; a reset after the sleep completed arms it again. Dropping a
+/// sleep cancels its timer, whose storage is reused by the next sleep: neither a reset nor, in
+/// steady state, a new sleep allocates.
+///
+/// `Sleep` is `Unpin`: no `Box::pin` or `pin!` needed to keep one in a struct or reset it.
 ///
 /// ```
 /// use std::time::Duration;
 /// use tierwheel::service::{ShutdownError, TimerService};
 /// # fn block_on<F: std::future::Future>(f: F) -> F::Output {
-/// #     let waker = std::task::Waker::noop();
-/// #     let mut cx = std::task::Context::from_waker(&waker);
+/// #     let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
 /// #     let mut f = std::pin::pin!(f);
 /// #     loop { if let std::task::Poll::Ready(v) = f.as_mut().poll(&mut cx) { return v; } std::thread::yield_now(); }
 /// # }
@@ -71,39 +46,126 @@ impl Drop for Settle {
 /// assert_eq!(block_on(long), Err(ShutdownError));
 /// ```
 pub struct Sleep {
-    signal: Arc<Signal>,
-    timeout: Option<Timeout>,
+    shared: Arc<Shared>,
+    /// The timer, once the sleep is registered.
+    entry: Option<EntryRef>,
+    deadline: Instant,
+    /// The service had shut down when the sleep tried to register.
+    gone: bool,
 }
 
 impl Sleep {
-    pub(super) fn new(handle: &Handle, deadline: std::time::Duration) -> Self {
-        let signal = Arc::new(Signal {
-            phase: Mutex::new(Phase::Waiting(None)),
-        });
-        let settle = Settle(Arc::clone(&signal));
-        let timeout = handle
-            .call_at(deadline, move || {
-                settle.0.settle(Phase::Done);
-                drop(settle);
-            })
-            .ok();
-        if timeout.is_none() {
-            // The callback was dropped with the refused command, settling the sleep as gone.
-            debug_assert!(matches!(*lock(&signal.phase), Phase::Gone));
+    pub(super) fn new(shared: Arc<Shared>, deadline: Instant) -> Self {
+        Sleep {
+            shared,
+            entry: None,
+            deadline,
+            gone: false,
         }
-        Sleep { signal, timeout }
     }
 
-    /// The timer behind this sleep, if the service took it (see [`Timeout::deadline`]).
+    /// The instant the sleep completes at (as asked for; it fires at the first tick boundary at
+    /// or after it).
+    ///
+    /// ```
+    /// # use std::time::{Duration, Instant};
+    /// let service = tierwheel::service::TimerService::new();
+    /// let at = Instant::now() + Duration::from_secs(5);
+    /// assert_eq!(service.handle().sleep_until(at).deadline(), at);
+    /// ```
+    pub fn deadline(&self) -> Instant {
+        self.deadline
+    }
+
+    /// Whether the sleep has completed: its timer fired. (A sleep never polled has no timer
+    /// yet, so it has not.)
     ///
     /// ```
     /// # use std::time::Duration;
-    /// let service = tierwheel::service::TimerService::new();
-    /// let sleep = service.sleep(Duration::from_secs(1));
-    /// assert!(sleep.timeout().unwrap().deadline() >= Duration::from_secs(1));
+    /// let mut driver = tierwheel::service::TimerService::builder().build_manual();
+    /// let mut sleep = driver.handle().sleep(Duration::from_millis(5));
+    /// let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+    /// assert!(std::pin::Pin::new(&mut sleep).poll(&mut cx).is_pending());
+    /// assert!(!sleep.is_elapsed());
+    /// driver.run_until(Duration::from_millis(5));
+    /// assert!(sleep.is_elapsed());
+    /// # use std::future::Future;
     /// ```
-    pub fn timeout(&self) -> Option<&Timeout> {
-        self.timeout.as_ref()
+    pub fn is_elapsed(&self) -> bool {
+        self.entry
+            .as_ref()
+            .is_some_and(|entry| entry.status() == TimerStatus::Expired)
+    }
+
+    /// Moves the deadline to `deadline`, whether or not the sleep has completed (a completed
+    /// sleep is armed again). A later deadline than the pending one is one atomic
+    /// compare-and-swap; an earlier one takes the service's lock. Allocates nothing.
+    ///
+    /// ```
+    /// use std::pin::Pin;
+    /// use std::time::Duration;
+    /// # use std::future::Future;
+    /// let mut driver = tierwheel::service::TimerService::builder().build_manual();
+    /// let handle = driver.handle();
+    /// let mut idle = handle.sleep(Duration::from_millis(10));
+    /// let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+    /// assert!(Pin::new(&mut idle).poll(&mut cx).is_pending());
+    /// // Traffic: push the idle timeout back.
+    /// Pin::new(&mut idle).reset(handle.instant_of(Duration::from_millis(30)));
+    /// driver.run_until(Duration::from_millis(20));
+    /// assert!(Pin::new(&mut idle).poll(&mut cx).is_pending());
+    /// driver.run_until(Duration::from_millis(30));
+    /// assert!(Pin::new(&mut idle).poll(&mut cx).is_ready());
+    /// ```
+    pub fn reset(self: Pin<&mut Self>, deadline: Instant) {
+        let this = self.get_mut();
+        this.deadline = deadline;
+        if this.gone {
+            return;
+        }
+        let Some(entry) = &mut this.entry else {
+            // Not registered yet: the next poll registers it at the new deadline.
+            return;
+        };
+        let time = this.shared.time_of(deadline);
+        if this.shared.reset(entry, time) {
+            return;
+        }
+        match entry.status() {
+            // Completed: armed again, with no waker until the next poll.
+            TimerStatus::Expired => {
+                if this.shared.rearm(entry, time, Action::None).is_err() {
+                    this.gone = true;
+                }
+            }
+            // Shutdown claimed it: it stays gone.
+            _ => this.gone = true,
+        }
+    }
+
+    /// [`reset`](Self::reset) to `delay` from now.
+    ///
+    /// ```
+    /// use std::pin::Pin;
+    /// use std::time::Duration;
+    /// let service = tierwheel::service::TimerService::new();
+    /// let mut sleep = service.sleep(Duration::from_secs(1));
+    /// Pin::new(&mut sleep).reset_after(Duration::from_secs(60));
+    /// assert!(sleep.deadline() > std::time::Instant::now() + Duration::from_secs(59));
+    /// ```
+    pub fn reset_after(self: Pin<&mut Self>, delay: Duration) {
+        let deadline = self.shared.instant_after(delay);
+        self.reset(deadline);
+    }
+
+    /// The service's clock, as an instant.
+    pub(super) fn now_instant(&self) -> Instant {
+        self.shared.now_instant()
+    }
+
+    /// The status of the timer behind the sleep, if it is registered.
+    fn timer_status(&self) -> Option<TimerStatus> {
+        self.entry.as_ref().map(|entry| entry.status())
     }
 }
 
@@ -111,25 +173,49 @@ impl Future for Sleep {
     type Output = Result<(), ShutdownError>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        let mut phase = lock(&self.signal.phase);
-        match &mut *phase {
-            Phase::Done => Poll::Ready(Ok(())),
-            Phase::Gone => Poll::Ready(Err(ShutdownError)),
-            Phase::Waiting(waker) => {
-                match waker {
-                    Some(waker) if waker.will_wake(cx.waker()) => {}
-                    _ => *waker = Some(cx.waker().clone()),
-                }
-                Poll::Pending
-            }
+        let this = self.get_mut();
+        if this.gone {
+            return Poll::Ready(Err(ShutdownError));
         }
+        let Some(entry) = &this.entry else {
+            let deadline = this.shared.time_of(this.deadline);
+            if this.shared.tick_of(deadline) <= this.shared.now_tick() {
+                // Due already: no timer needed.
+                return Poll::Ready(Ok(()));
+            }
+            return match this
+                .shared
+                .schedule(deadline, Action::Wake(cx.waker().clone()))
+            {
+                Ok(entry) => {
+                    this.entry = Some(entry);
+                    Poll::Pending
+                }
+                Err(ShutdownError) => {
+                    this.gone = true;
+                    Poll::Ready(Err(ShutdownError))
+                }
+            };
+        };
+        let ready = |status| match status {
+            TimerStatus::Pending => Poll::Pending,
+            TimerStatus::Expired => Poll::Ready(Ok(())),
+            _ => Poll::Ready(Err(ShutdownError)),
+        };
+        if let ready @ Poll::Ready(_) = ready(entry.status()) {
+            return ready;
+        }
+        entry.set_waker(cx.waker());
+        // The driver takes the waker after it marks the timer expired: if it fired before the
+        // waker was set, this read sees it.
+        ready(entry.status())
     }
 }
 
 impl Drop for Sleep {
     fn drop(&mut self) {
-        if let Some(timeout) = &self.timeout {
-            timeout.cancel();
+        if let Some(entry) = self.entry.take() {
+            self.shared.release(entry);
         }
     }
 }
@@ -137,14 +223,13 @@ impl Drop for Sleep {
 impl fmt::Debug for Sleep {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Sleep")
-            .field("timeout", &self.timeout)
+            .field("deadline", &self.deadline)
+            .field("status", &self.timer_status())
             .finish()
     }
 }
 
 /// Why a [`WithTimeout`] gave up on its future.
-///
-/// New reasons may be added, so a `match` on it needs a wildcard arm.
 ///
 /// ```
 /// use tierwheel::service::TimeoutError;
@@ -170,17 +255,21 @@ impl fmt::Display for TimeoutError {
 
 impl std::error::Error for TimeoutError {}
 
-/// A future with a time limit, made by [`Handle::timeout`]: resolves to `Ok(output)` if the
-/// future completes first (checked first on every poll), else to an error. The future is boxed
-/// (pinned on the heap), so `WithTimeout` is `Unpin` whatever the future. Dropping it cancels
-/// its timer.
+/// A future with a time limit, made by [`Handle::timeout`](super::Handle::timeout) and
+/// [`Handle::timeout_at`](super::Handle::timeout_at): resolves to `Ok(output)` if the future
+/// completes first (checked first on every poll), else to an error.
+///
+/// Unlike tokio's `Timeout`, the limit can be moved while the future runs
+/// ([`reset`](Self::reset), [`reset_after`](Self::reset_after)): an idle limit pushed back on
+/// traffic, or a deadline a peer extends. The future is boxed (pinned on the heap), so
+/// `WithTimeout` is `Unpin` whatever the future, and [`into_inner`](Self::into_inner) hands it
+/// back pinned. Its timer is registered only if the future is not ready at its first poll.
 ///
 /// ```
 /// use std::time::Duration;
 /// use tierwheel::service::{TimeoutError, TimerService};
 /// # fn block_on<F: std::future::Future>(f: F) -> F::Output {
-/// #     let waker = std::task::Waker::noop();
-/// #     let mut cx = std::task::Context::from_waker(&waker);
+/// #     let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
 /// #     let mut f = std::pin::pin!(f);
 /// #     loop { if let std::task::Poll::Ready(v) = f.as_mut().poll(&mut cx) { return v; } std::thread::yield_now(); }
 /// # }
@@ -203,16 +292,84 @@ impl<F: Future> WithTimeout<F> {
         }
     }
 
-    /// The timer enforcing the limit, if the service took it.
+    /// The instant the time limit passes at.
+    ///
+    /// ```
+    /// # use std::time::{Duration, Instant};
+    /// let service = tierwheel::service::TimerService::new();
+    /// let at = Instant::now() + Duration::from_secs(1);
+    /// assert_eq!(service.handle().timeout_at(at, async {}).deadline(), at);
+    /// ```
+    pub fn deadline(&self) -> Instant {
+        self.sleep.deadline()
+    }
+
+    /// Moves the time limit to `deadline` (see [`Sleep::reset`]).
+    ///
+    /// ```
+    /// # use std::time::{Duration, Instant};
+    /// let service = tierwheel::service::TimerService::new();
+    /// let mut limited = service.timeout(Duration::from_secs(1), std::future::pending::<()>());
+    /// let later = Instant::now() + Duration::from_secs(60);
+    /// limited.reset(later);
+    /// assert_eq!(limited.deadline(), later);
+    /// ```
+    pub fn reset(&mut self, deadline: Instant) {
+        Pin::new(&mut self.sleep).reset(deadline);
+    }
+
+    /// Moves the time limit to `delay` from now.
+    ///
+    /// ```
+    /// # use std::time::{Duration, Instant};
+    /// let service = tierwheel::service::TimerService::new();
+    /// let mut limited = service.timeout(Duration::from_secs(1), std::future::pending::<()>());
+    /// limited.reset_after(Duration::from_secs(60));
+    /// assert!(limited.deadline() > Instant::now() + Duration::from_secs(59));
+    /// ```
+    pub fn reset_after(&mut self, delay: Duration) {
+        Pin::new(&mut self.sleep).reset_after(delay);
+    }
+
+    /// The future being limited.
     ///
     /// ```
     /// # use std::time::Duration;
     /// let service = tierwheel::service::TimerService::new();
-    /// let limited = service.timeout(Duration::from_secs(1), async {});
-    /// assert!(limited.timeout().is_some());
+    /// let limited = service.timeout(Duration::from_secs(1), std::future::ready(7));
+    /// # let _ = limited.get_ref();
     /// ```
-    pub fn timeout(&self) -> Option<&Timeout> {
-        self.sleep.timeout()
+    pub fn get_ref(&self) -> &F {
+        &self.future
+    }
+
+    /// The future being limited, pinned (it is boxed, see the type's docs).
+    ///
+    /// ```
+    /// # use std::time::Duration;
+    /// let service = tierwheel::service::TimerService::new();
+    /// let mut limited = service.timeout(Duration::from_secs(1), std::future::ready(7));
+    /// let _pinned = limited.get_mut();
+    /// ```
+    pub fn get_mut(&mut self) -> Pin<&mut F> {
+        self.future.as_mut()
+    }
+
+    /// The future being limited, pinned, without its time limit (whose timer is cancelled).
+    ///
+    /// ```
+    /// # use std::time::Duration;
+    /// # fn block_on<F: std::future::Future>(f: F) -> F::Output {
+    /// #     let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+    /// #     let mut f = std::pin::pin!(f);
+    /// #     loop { if let std::task::Poll::Ready(v) = f.as_mut().poll(&mut cx) { return v; } }
+    /// # }
+    /// let service = tierwheel::service::TimerService::new();
+    /// let limited = service.timeout(Duration::from_secs(1), std::future::ready(7));
+    /// assert_eq!(block_on(limited.into_inner()), 7);
+    /// ```
+    pub fn into_inner(self) -> Pin<Box<F>> {
+        self.future
     }
 }
 
@@ -221,9 +378,6 @@ impl<F: Future> Future for WithTimeout<F> {
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         if let Poll::Ready(output) = self.future.as_mut().poll(cx) {
-            if let Some(timeout) = self.sleep.timeout() {
-                timeout.cancel();
-            }
             return Poll::Ready(Ok(output));
         }
         match Pin::new(&mut self.sleep).poll(cx) {

@@ -21,34 +21,69 @@
 //!
 //! Each timer's fate is one atomic state word: the driver firing it, any number of
 //! [`Timeout::cancel`] calls, and shutdown all race by compare-and-swap out of
-//! [`TimerStatus::Pending`], and exactly one of them wins. A winning cancel drops the
-//! callback at once, on its own thread, if the driver has not placed the timer yet (the
-//! timer's queued insert is then dropped by the next push to its queue, or skipped by the
-//! driver); otherwise the driver frees the timer in O(1) on its next pass, not at its
-//! deadline (the driver is woken for a timer due before it would wake anyway, or once 1024
-//! requests wait in one of the queues). Callers queue requests in one of a few queues chosen
-//! by thread, so threads scheduling at once rarely share a lock. See docs/design.md, "The
-//! timer service".
+//! [`TimerStatus::Pending`], and exactly one of them wins. The same word holds a pending timer's
+//! true deadline, so moving a timer later ([`Timeout::reset_at`], [`Sleep::reset`]) is one
+//! compare-and-swap with no lock: the service's wheel keeps the timer where it was filed, and
+//! the driver files it again when it gets there. Scheduling, cancelling and moving a timer
+//! earlier are O(1) operations on the wheel, under its lock, on the caller's thread: no
+//! command queue and no thread hop; the driver thread is woken only for a timer due before it
+//! would wake anyway. A winning cancel drops the callback at once, on its own thread, and
+//! frees the timer in the wheel. See docs/design.md, "The timer service".
 
+mod core;
 mod driver;
+mod entry;
 mod future;
-mod shared;
-mod state;
+mod interval;
 mod sync;
 
 pub use future::{Sleep, TimeoutError, WithTimeout};
-pub use state::TimerStatus;
+pub use interval::{Interval, MissedTickBehavior};
 
+use self::core::{EntryRef, Shared};
 use crate::clock::Resolution;
-use crossbeam_utils::CachePadded;
-use driver::Core;
-use shared::{Shard, Shared, TimerRef};
+use driver::Driver;
+use entry::Action;
 use std::any::Any;
 use std::fmt;
 use std::io;
 use std::thread::{current, JoinHandle};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 use sync::Arc;
+
+/// Where a timer is in its life, as [`Timeout::status`] reads it.
+///
+/// New states may be added, so a `match` on it needs a wildcard arm.
+///
+/// ```
+/// use std::time::Duration;
+/// use tierwheel::service::{TimerService, TimerStatus};
+///
+/// let mut driver = TimerService::builder().build_manual();
+/// let fires = driver.handle().call_later(Duration::from_millis(1), || {}).unwrap();
+/// let cancelled = driver.handle().call_later(Duration::from_millis(1), || {}).unwrap();
+/// let unfired = driver.handle().call_later(Duration::from_secs(1), || {}).unwrap();
+/// assert_eq!(fires.status(), TimerStatus::Pending);
+/// assert!(cancelled.cancel());
+/// driver.run_until(Duration::from_millis(1));
+/// drop(driver.shutdown());
+/// assert_eq!(fires.status(), TimerStatus::Expired);
+/// assert_eq!(cancelled.status(), TimerStatus::Cancelled);
+/// assert_eq!(unfired.status(), TimerStatus::Unfired);
+/// ```
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum TimerStatus {
+    /// Nothing has decided the timer's fate yet.
+    Pending,
+    /// The callback has started (the driver, or whoever ran it after shutdown, won), or the
+    /// sleep has completed.
+    Expired,
+    /// A `cancel` won: the callback will never run.
+    Cancelled,
+    /// Shutdown claimed the timer and handed it back to the caller of `shutdown`.
+    Unfired,
+}
 
 /// The callback panic hook as the driver holds it.
 type PanicHook = Box<dyn FnMut(CallbackPanic) + Send + 'static>;
@@ -196,7 +231,7 @@ fn print_panic(panic: CallbackPanic) {
 /// assert!(timeout.is_expired());
 /// ```
 pub struct UnfiredTimer {
-    timer: TimerRef,
+    entry: EntryRef,
 }
 
 impl UnfiredTimer {
@@ -209,7 +244,7 @@ impl UnfiredTimer {
     /// assert_eq!(service.shutdown()[0].deadline(), Duration::from_secs(90));
     /// ```
     pub fn deadline(&self) -> Duration {
-        self.timer.deadline
+        self.entry.asked()
     }
 
     /// Runs the callback on this thread, now. Its `Timeout`s then report expired.
@@ -228,23 +263,25 @@ impl UnfiredTimer {
     /// assert!(rx.try_recv().is_ok());
     /// ```
     pub fn run(self) {
-        let finished = self.timer.state.finish_unfired();
+        let finished = self.entry.finish_unfired();
         debug_assert!(finished, "an unfired timer left UNFIRED without being run");
-        self.timer.callback.run();
+        if let Action::Call(callback) = self.entry.take_action() {
+            callback();
+        }
     }
 }
 
 impl Drop for UnfiredTimer {
     /// Drops the callback unrun, unless [`run`](Self::run) ran it.
     fn drop(&mut self) {
-        self.timer.callback.discard();
+        drop(self.entry.take_action());
     }
 }
 
 impl fmt::Debug for UnfiredTimer {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("UnfiredTimer")
-            .field("deadline", &self.timer.deadline)
+            .field("deadline", &self.entry.asked())
             .finish_non_exhaustive()
     }
 }
@@ -268,15 +305,15 @@ impl fmt::Debug for UnfiredTimer {
 /// ```
 #[derive(Clone)]
 pub struct Timeout {
-    timer: TimerRef,
-    /// The command shard the timer's insert went to.
-    shard: Arc<CachePadded<Shard>>,
+    entry: EntryRef,
+    shared: Arc<Shared>,
 }
 
 impl Timeout {
     /// Stops the callback. True iff this call stopped it: for each timer, either its callback
     /// runs once or exactly one `cancel` call returns true, whatever the race (other cancels,
-    /// the driver firing it, shutdown, a cancel from inside another callback).
+    /// resets, the driver firing it, shutdown, a cancel from inside another callback). The
+    /// callback is dropped at once, on this thread, and the timer freed in the service's wheel.
     ///
     /// ```
     /// # use std::time::Duration;
@@ -286,33 +323,46 @@ impl Timeout {
     /// assert!(!timeout.cancel());
     /// ```
     pub fn cancel(&self) -> bool {
-        match self.timer.state.cancel_placed() {
-            None => false,
-            // In the driver's scheduler: only the driver can take it out.
-            Some(true) => {
-                self.shard.cancelled(&self.timer);
-                true
-            }
-            // Not placed yet: the driver will find the insert cancelled and drop the timer
-            // unplaced, or (if it is placing it meanwhile) take it straight out again. The
-            // callback is this thread's to drop now: every disposal takes it out of the
-            // timer first, so whoever comes second finds nothing. The insert itself, if still
-            // last in its shard, is dropped by the shard's next push or by the driver before
-            // it parks.
-            Some(false) => {
-                self.discard_here();
-                true
-            }
-        }
+        self.shared.cancel(&self.entry)
     }
 
-    /// Drops the callback of a timer this thread cancelled before the driver placed it, on this
-    /// thread. Its captures are user code: a panic while dropping them goes to the panic hook,
-    /// on the driver, as it would had the driver dropped them.
-    fn discard_here(&self) {
-        if let Err(panic) = self.timer.discard_callback() {
-            self.shard.report(panic);
+    /// Moves the timer's deadline to `deadline` on the service's time line (see
+    /// [`Handle::time`]). True iff the timer was pending and now is due then; false (and
+    /// nothing changes) once it fired, was cancelled or was handed back by shutdown. A later
+    /// deadline is one compare-and-swap with no lock; an earlier one moves the timer in the
+    /// service's wheel. Exactly once holds under every race with firing, cancels, shutdown and
+    /// other resets: a reset never revives a timer whose fate is decided.
+    ///
+    /// ```
+    /// # use std::time::Duration;
+    /// let mut driver = tierwheel::service::TimerService::builder().build_manual();
+    /// let timeout = driver.handle().call_at(Duration::from_millis(10), || {}).unwrap();
+    /// assert!(timeout.reset_at(Duration::from_millis(30)));
+    /// assert_eq!(driver.run_until(Duration::from_millis(20)), 0);
+    /// assert_eq!(driver.run_until(Duration::from_millis(30)), 1);
+    /// assert!(!timeout.reset_at(Duration::from_millis(50)));
+    /// ```
+    pub fn reset_at(&self, deadline: Duration) -> bool {
+        let moved = self.shared.reset(&self.entry, deadline);
+        if moved {
+            self.entry.set_asked(deadline);
         }
+        moved
+    }
+
+    /// [`reset_at`](Self::reset_at) `delay` from now.
+    ///
+    /// ```
+    /// # use std::time::Duration;
+    /// let service = tierwheel::service::TimerService::new();
+    /// let idle = service.call_later(Duration::from_secs(30), || {}).unwrap();
+    /// // Traffic: push the idle timeout back.
+    /// assert!(idle.reset_after(Duration::from_secs(30)));
+    /// assert!(idle.cancel());
+    /// assert!(!idle.reset_after(Duration::from_secs(30)));
+    /// ```
+    pub fn reset_after(&self, delay: Duration) -> bool {
+        self.reset_at(self.shared.time().saturating_add(delay))
     }
 
     /// Whether a `cancel` stopped the callback.
@@ -326,7 +376,7 @@ impl Timeout {
     /// assert!(timeout.is_cancelled());
     /// ```
     pub fn is_cancelled(&self) -> bool {
-        self.timer.state.is_cancelled()
+        self.status() == TimerStatus::Cancelled
     }
 
     /// Whether the callback has started (on the driver, or through [`UnfiredTimer::run`]).
@@ -340,7 +390,7 @@ impl Timeout {
     /// assert!(timeout.is_expired());
     /// ```
     pub fn is_expired(&self) -> bool {
-        self.timer.state.is_expired()
+        self.status() == TimerStatus::Expired
     }
 
     /// Where the timer is in its life, read once.
@@ -356,11 +406,12 @@ impl Timeout {
     /// assert_eq!(timeout.status(), TimerStatus::Unfired);
     /// ```
     pub fn status(&self) -> TimerStatus {
-        self.timer.state.status()
+        self.entry.status()
     }
 
-    /// The deadline asked for, on the service's time line (see [`Handle::time`]). The callback
-    /// runs at the first tick boundary at or after it, never before.
+    /// The deadline asked for (by the schedule or the last reset), on the service's time line
+    /// (see [`Handle::time`]). The callback runs at the first tick boundary at or after it,
+    /// never before.
     ///
     /// ```
     /// # use std::time::Duration;
@@ -369,17 +420,24 @@ impl Timeout {
     /// assert_eq!(timeout.deadline(), Duration::from_secs(5));
     /// ```
     pub fn deadline(&self) -> Duration {
-        self.timer.deadline
+        self.entry.asked()
     }
 }
 
 impl fmt::Debug for Timeout {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Timeout")
-            .field("deadline", &self.timer.deadline)
+            .field("deadline", &self.entry.asked())
             .field("status", &self.status())
             .finish()
     }
+}
+
+/// A tick as the builder takes it: zero is taken as 1 ns, and a tick beyond `u64::MAX`
+/// nanoseconds (584 years) as `u64::MAX` nanoseconds.
+fn resolution(tick: Duration) -> Resolution {
+    let nanos = u64::try_from(tick.as_nanos()).unwrap_or(u64::MAX);
+    Resolution::from_nanos(nanos).unwrap_or(Resolution::NANOSECOND)
 }
 
 /// A cheap, cloneable way to schedule on a [`TimerService`] (or a [`ManualDriver`]) from
@@ -445,16 +503,17 @@ impl Handle {
     where
         F: FnOnce() + Send + 'static,
     {
-        let shard = self.shared.local_shard();
-        let timer = shard.schedule(deadline, callback)?;
+        let entry = self
+            .shared
+            .schedule(deadline, Action::Call(Box::new(callback)))?;
         Ok(Timeout {
-            timer,
-            shard: Arc::clone(shard),
+            entry,
+            shared: Arc::clone(&self.shared),
         })
     }
 
-    /// A future that completes once `duration` has elapsed. See [`Sleep`]. Its timer is
-    /// scheduled at once; dropping the future unpolled cancels it.
+    /// A future that completes once `duration` has elapsed from now. See [`Sleep`]: its timer
+    /// is registered when it is first polled.
     ///
     /// ```
     /// # use std::time::Duration;
@@ -470,7 +529,29 @@ impl Handle {
     /// ```
     #[must_use = "futures do nothing unless polled; dropping a `Sleep` cancels its timer"]
     pub fn sleep(&self, duration: Duration) -> Sleep {
-        Sleep::new(self, self.time().saturating_add(duration))
+        Sleep::new(
+            Arc::clone(&self.shared),
+            self.shared.instant_after(duration),
+        )
+    }
+
+    /// A future that completes at `deadline` (tokio's `sleep_until`). See [`Sleep`].
+    ///
+    /// ```
+    /// # use std::time::{Duration, Instant};
+    /// # fn block_on<F: std::future::Future>(f: F) -> F::Output {
+    /// #     let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+    /// #     let mut f = std::pin::pin!(f);
+    /// #     loop { if let std::task::Poll::Ready(v) = f.as_mut().poll(&mut cx) { return v; } std::thread::yield_now(); }
+    /// # }
+    /// let service = tierwheel::service::TimerService::new();
+    /// let at = Instant::now() + Duration::from_millis(2);
+    /// assert_eq!(block_on(service.handle().sleep_until(at)), Ok(()));
+    /// assert!(Instant::now() >= at);
+    /// ```
+    #[must_use = "futures do nothing unless polled"]
+    pub fn sleep_until(&self, deadline: Instant) -> Sleep {
+        Sleep::new(Arc::clone(&self.shared), deadline)
     }
 
     /// Runs `future` with a time limit: it resolves to the future's output, or to
@@ -496,6 +577,107 @@ impl Handle {
     #[must_use = "futures do nothing unless polled"]
     pub fn timeout<F: std::future::Future>(&self, duration: Duration, future: F) -> WithTimeout<F> {
         WithTimeout::new(future, self.sleep(duration))
+    }
+
+    /// Runs `future` with a time limit at `deadline` (tokio's `timeout_at`). See
+    /// [`WithTimeout`].
+    ///
+    /// ```
+    /// # use std::time::{Duration, Instant};
+    /// # fn block_on<F: std::future::Future>(f: F) -> F::Output {
+    /// #     let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+    /// #     let mut f = std::pin::pin!(f);
+    /// #     loop { if let std::task::Poll::Ready(v) = f.as_mut().poll(&mut cx) { return v; } std::thread::yield_now(); }
+    /// # }
+    /// use tierwheel::service::TimeoutError;
+    /// let service = tierwheel::service::TimerService::new();
+    /// let soon = Instant::now() + Duration::from_millis(1);
+    /// let result = block_on(service.handle().timeout_at(soon, std::future::pending::<()>()));
+    /// assert_eq!(result, Err(TimeoutError::Elapsed));
+    /// ```
+    #[must_use = "futures do nothing unless polled"]
+    pub fn timeout_at<F: std::future::Future>(
+        &self,
+        deadline: Instant,
+        future: F,
+    ) -> WithTimeout<F> {
+        WithTimeout::new(future, self.sleep_until(deadline))
+    }
+
+    /// Ticks every `period`, the first tick at once (tokio's `interval`). A zero period is
+    /// taken as one tick of the service. See [`Interval`].
+    ///
+    /// ```
+    /// # use std::time::Duration;
+    /// let service = tierwheel::service::TimerService::new();
+    /// let ticks = service.handle().interval(Duration::from_secs(1));
+    /// assert_eq!(ticks.period(), Duration::from_secs(1));
+    /// ```
+    #[must_use = "an interval does nothing unless ticked"]
+    pub fn interval(&self, period: Duration) -> Interval {
+        self.interval_at(self.shared.now_instant(), period)
+    }
+
+    /// Ticks every `period`, the first tick at `start` (tokio's `interval_at`). A zero period
+    /// is taken as one tick of the service.
+    ///
+    /// ```
+    /// # use std::time::{Duration, Instant};
+    /// let service = tierwheel::service::TimerService::new();
+    /// let start = Instant::now() + Duration::from_secs(5);
+    /// let mut ticks = service.handle().interval_at(start, Duration::from_secs(1));
+    /// let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+    /// assert!(ticks.poll_tick(&mut cx).is_pending());
+    /// ```
+    #[must_use = "an interval does nothing unless ticked"]
+    pub fn interval_at(&self, start: Instant, period: Duration) -> Interval {
+        let period = period.max(self.shared.resolution().tick());
+        Interval::new(self.sleep_until(start), period)
+    }
+
+    /// The instant a point of the service's time line falls on: the time line starts at the
+    /// instant the service started (for a [`ManualDriver`], the instant it was built) and
+    /// runs with the monotonic clock. Points too far in the future for the platform's
+    /// `Instant` saturate at the farthest instant it can hold.
+    ///
+    /// ```
+    /// # use std::time::Duration;
+    /// let service = tierwheel::service::TimerService::new();
+    /// let handle = service.handle();
+    /// let at = handle.instant_of(Duration::from_secs(10));
+    /// assert_eq!(handle.time_of(at), Duration::from_secs(10));
+    /// ```
+    pub fn instant_of(&self, time: Duration) -> std::time::Instant {
+        self.shared.instant_of(time)
+    }
+
+    /// The point of the service's time line an instant falls on (zero for instants before
+    /// the service started). Inverse of [`instant_of`](Self::instant_of).
+    ///
+    /// ```
+    /// let service = tierwheel::service::TimerService::new();
+    /// let handle = service.handle();
+    /// let now = handle.time_of(std::time::Instant::now());
+    /// assert!(now >= handle.time() || handle.time() - now < std::time::Duration::from_secs(1));
+    /// ```
+    pub fn time_of(&self, instant: Instant) -> Duration {
+        self.shared.time_of(instant)
+    }
+
+    /// Timers pending: scheduled or registered, not yet fired, cancelled or dropped (Netty's
+    /// `pendingTimeouts`). A sleep counts once polled.
+    ///
+    /// ```
+    /// # use std::time::Duration;
+    /// let service = tierwheel::service::TimerService::new();
+    /// let handle = service.handle();
+    /// let timeout = handle.call_later(Duration::from_secs(60), || {}).unwrap();
+    /// assert_eq!(handle.pending(), 1);
+    /// timeout.cancel();
+    /// assert_eq!(handle.pending(), 0);
+    /// ```
+    pub fn pending(&self) -> usize {
+        self.shared.pending()
     }
 
     /// The service's time line: time elapsed since the service started (for a
@@ -565,7 +747,7 @@ impl Builder {
     /// ```
     #[must_use = "a builder setter returns the configured builder"]
     pub fn tick(mut self, tick: Duration) -> Self {
-        self.resolution = shared::resolution(tick);
+        self.resolution = resolution(tick);
         self
     }
 
@@ -634,7 +816,7 @@ impl Builder {
     pub fn build_manual(self) -> ManualDriver {
         let shared = Arc::new(Shared::manual(self.resolution));
         ManualDriver {
-            core: Core::new(Arc::clone(&shared), self.hook),
+            driver: Driver::new(Arc::clone(&shared), self.hook),
             handle: Handle { shared },
         }
     }
@@ -813,6 +995,61 @@ impl TimerService {
         self.handle.timeout(duration, future)
     }
 
+    /// [`Handle::sleep_until`] on this service.
+    ///
+    /// ```
+    /// # use std::time::{Duration, Instant};
+    /// let service = tierwheel::service::TimerService::new();
+    /// let sleep = service.sleep_until(Instant::now() + Duration::from_secs(1));
+    /// # drop(sleep);
+    /// ```
+    #[must_use = "futures do nothing unless polled"]
+    pub fn sleep_until(&self, deadline: Instant) -> Sleep {
+        self.handle.sleep_until(deadline)
+    }
+
+    /// [`Handle::timeout_at`] on this service.
+    ///
+    /// ```
+    /// # use std::time::{Duration, Instant};
+    /// let service = tierwheel::service::TimerService::new();
+    /// let limited = service.timeout_at(Instant::now() + Duration::from_secs(1), async { 1 });
+    /// # drop(limited);
+    /// ```
+    #[must_use = "futures do nothing unless polled"]
+    pub fn timeout_at<F: std::future::Future>(
+        &self,
+        deadline: Instant,
+        future: F,
+    ) -> WithTimeout<F> {
+        self.handle.timeout_at(deadline, future)
+    }
+
+    /// [`Handle::interval`] on this service.
+    ///
+    /// ```
+    /// # use std::time::Duration;
+    /// let service = tierwheel::service::TimerService::new();
+    /// let ticks = service.interval(Duration::from_secs(1));
+    /// # drop(ticks);
+    /// ```
+    #[must_use = "an interval does nothing unless ticked"]
+    pub fn interval(&self, period: Duration) -> Interval {
+        self.handle.interval(period)
+    }
+
+    /// [`Handle::pending`] on this service: timers pending (Netty's `pendingTimeouts`).
+    ///
+    /// ```
+    /// # use std::time::Duration;
+    /// let service = tierwheel::service::TimerService::new();
+    /// service.call_later(Duration::from_secs(60), || {}).unwrap();
+    /// assert_eq!(service.pending(), 1);
+    /// ```
+    pub fn pending(&self) -> usize {
+        self.handle.pending()
+    }
+
     /// [`Handle::time`] on this service.
     ///
     /// ```
@@ -911,20 +1148,19 @@ impl fmt::Debug for TimerService {
 /// the loom models and the `cancel_race` fuzz target. It runs the same code as the driver
 /// thread.
 ///
-/// A `ManualDriver` is neither `Send` nor `Sync`: it owns the driver's
-/// [`Scheduler`](crate::Scheduler), whose boxed callbacks carry neither a `Send` nor a `Sync`
-/// bound (a scheduler runs on the thread that built it), and whose clock keeps its shutdown
-/// flag in a `Cell`, not an atomic. Build and step it on one thread; other threads schedule and cancel through
-/// [`Handle`]s and [`Timeout`]s, which are `Send + Sync`.
+/// A `ManualDriver` is `Send` but not `Sync`: it owns the panic hook, an `FnMut` that is
+/// `Send` but not `Sync` (the hook is only ever called from one thread at a time, the driver's),
+/// and every step takes `&mut self` anyway. Move it to the thread that steps it; other threads
+/// schedule, reset and cancel through [`Handle`]s and [`Timeout`]s, which are `Send + Sync`.
 ///
-/// ```compile_fail
+/// ```
 /// let driver = tierwheel::service::TimerService::builder().build_manual();
-/// std::thread::spawn(move || drop(driver)); // error: `ManualDriver` is not `Send`
+/// std::thread::spawn(move || drop(driver)).join().unwrap(); // `Send`
 /// ```
 ///
 /// ```compile_fail
 /// fn shared<T: Sync>(_: &T) {}
-/// shared(&tierwheel::service::TimerService::builder().build_manual()); // not `Sync` either
+/// shared(&tierwheel::service::TimerService::builder().build_manual()); // not `Sync`
 /// ```
 ///
 /// ```
@@ -944,7 +1180,7 @@ impl fmt::Debug for TimerService {
 /// ```
 pub struct ManualDriver {
     handle: Handle,
-    core: Core,
+    driver: Driver,
 }
 
 impl ManualDriver {
@@ -959,8 +1195,8 @@ impl ManualDriver {
         self.handle.clone()
     }
 
-    /// Moves the time line to `time` (never back), applies every queued schedule and cancel,
-    /// and runs every callback due; returns how many ran. Callbacks scheduled by these
+    /// Moves the time line to `time` (never back) and fires every timer due: runs the due
+    /// callbacks and wakes the due sleeps; returns how many. Timers scheduled by these
     /// callbacks wait for the next call.
     ///
     /// ```
@@ -972,14 +1208,10 @@ impl ManualDriver {
     /// ```
     pub fn run_until(&mut self, time: Duration) -> usize {
         self.handle.shared.set_manual_time(time);
-        if self.core.apply_commands() {
-            return 0;
-        }
-        self.core.run_due()
+        self.driver.step().unwrap_or(0)
     }
 
-    /// Applies queued commands and reports how many timers the wheel holds: cancelled timers
-    /// are gone from it at once.
+    /// How many timers are pending: cancelled timers are gone at once.
     ///
     /// ```
     /// # use std::time::Duration;
@@ -990,13 +1222,12 @@ impl ManualDriver {
     /// assert_eq!(driver.pending(), 0);
     /// ```
     pub fn pending(&mut self) -> usize {
-        self.core.apply_commands();
-        self.core.pending()
+        self.handle.shared.pending()
     }
 
-    /// The deadline tick's start of the next timer in the wheel, if any (commands still queued
-    /// are not counted until the next [`run_until`](Self::run_until) or
-    /// [`pending`](Self::pending)).
+    /// The start of the tick the next pending timer is filed at, if any: where the next
+    /// [`run_until`](Self::run_until) has something to do (a timer moved later by a reset is
+    /// still filed at its old tick until the driver reaches it there).
     ///
     /// ```
     /// # use std::time::Duration;
@@ -1006,12 +1237,12 @@ impl ManualDriver {
     /// assert_eq!(driver.next_deadline(), Some(Duration::from_millis(2)));
     /// ```
     pub fn next_deadline(&self) -> Option<Duration> {
-        let timeout = self.core.next_timeout()?;
-        Some(self.handle.time().saturating_add(timeout))
+        let tick = self.handle.shared.next_tick()?;
+        Some(driver::tick_start(&self.handle.shared, tick))
     }
 
-    /// Shuts down like [`TimerService::shutdown`]: closes the queue, applies its last commands
-    /// and hands back every timer still pending.
+    /// Shuts down like [`TimerService::shutdown`]: refuses new timers and hands back every
+    /// timer still pending.
     ///
     /// ```
     /// # use std::time::Duration;
@@ -1027,9 +1258,9 @@ impl ManualDriver {
 
     fn finish(&mut self) -> Vec<UnfiredTimer> {
         self.handle.shared.close();
-        let closed = self.core.apply_commands();
-        debug_assert!(closed, "the queue reopened");
-        self.core.unfired()
+        let closed = self.driver.step().is_none();
+        debug_assert!(closed, "the service reopened");
+        self.driver.unfired()
     }
 }
 
