@@ -178,11 +178,11 @@ impl Future for Sleep {
             return Poll::Ready(Err(ShutdownError));
         }
         let Some(entry) = &this.entry else {
-            let deadline = this.shared.time_of(this.deadline);
-            if this.shared.tick_of(deadline) <= this.shared.now_tick() {
-                // Due already: no timer needed.
+            if this.deadline <= this.shared.now_instant() {
+                // Passed already: no timer needed.
                 return Poll::Ready(Ok(()));
             }
+            let deadline = this.shared.time_of(this.deadline);
             return match this
                 .shared
                 .schedule(deadline, Action::Wake(cx.waker().clone()))
