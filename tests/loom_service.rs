@@ -1,7 +1,7 @@
 //! loom models of the service's races, on the very code the service runs (its `sync` module
 //! switches to loom under `cfg(tierwheel_loom)`, a cfg of our own so that a downstream crate's
 //! `--cfg loom` leaves tierwheel on std); the driver is a `ManualDriver` stepped by the model's
-//! main thread. Run:
+//! main thread while other threads cancel, reset, schedule and poll. Run:
 //!
 //! ```text
 //! RUSTFLAGS="--cfg tierwheel_loom" LOOM_MAX_PREEMPTIONS=2 \
@@ -12,15 +12,20 @@
 use loom::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use loom::sync::Arc;
 use loom::thread;
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll, Wake, Waker};
 use std::time::Duration;
-use tierwheel::service::{Timeout, TimerService, TimerStatus};
+use tierwheel::service::{Handle, Timeout, TimerService, TimerStatus};
 
-/// A timer due at once whose callback counts its runs.
-fn counted(handle: &tierwheel::service::Handle) -> (Timeout, Arc<AtomicUsize>) {
+const SECOND: Duration = Duration::from_secs(1);
+
+/// A timer due at `at` whose callback counts its runs.
+fn counted(handle: &Handle, at: Duration) -> (Timeout, Arc<AtomicUsize>) {
     let ran = Arc::new(AtomicUsize::new(0));
     let r = Arc::clone(&ran);
     let timeout = handle
-        .call_at(Duration::ZERO, move || {
+        .call_at(at, move || {
             r.fetch_add(1, Ordering::SeqCst);
         })
         .unwrap();
@@ -31,7 +36,7 @@ fn counted(handle: &tierwheel::service::Handle) -> (Timeout, Arc<AtomicUsize>) {
 fn cancel_vs_fire() {
     loom::model(|| {
         let mut driver = TimerService::builder().build_manual();
-        let (timeout, ran) = counted(&driver.handle());
+        let (timeout, ran) = counted(&driver.handle(), Duration::ZERO);
         let racer = timeout.clone();
         let cancel = thread::spawn(move || racer.cancel());
         driver.run_until(Duration::ZERO);
@@ -40,27 +45,8 @@ fn cancel_vs_fire() {
         assert_eq!(usize::from(won) + ran, 1, "won {won}, ran {ran}");
         assert_eq!(timeout.is_cancelled(), won);
         assert_eq!(timeout.is_expired(), ran == 1);
-        // A winning cancel is freed by the driver's next pass, not at the deadline.
+        // A winning cancel frees the timer at once, not at its deadline.
         assert_eq!(driver.pending(), 0);
-    });
-}
-
-/// The driver applying a timer's insert races a cancel of it; the timer is far from due, so a
-/// cancelled timer left in the scheduler would show as pending.
-#[test]
-fn cancel_vs_insert_frees_at_once() {
-    loom::model(|| {
-        let mut driver = TimerService::builder().build_manual();
-        let timeout = driver
-            .handle()
-            .call_at(Duration::from_secs(1), || {})
-            .unwrap();
-        let racer = timeout.clone();
-        let cancel = thread::spawn(move || racer.cancel());
-        let during = driver.pending();
-        assert!(during <= 1);
-        assert!(cancel.join().unwrap());
-        assert_eq!(driver.pending(), 0, "a cancelled timer outlived the cancel");
     });
 }
 
@@ -73,121 +59,69 @@ impl Drop for Token {
     }
 }
 
-/// The placing race in full: the driver takes the insert, checks the state, places the timer
-/// and sets `PLACED`, while a cancel wins the CAS and then either finds `PLACED` (and sends a
-/// `Cancel`), withdraws the queued insert, or leaves the timer to the driver. Whatever the
-/// interleaving the callback is dropped exactly once, by the end of the driver's next pass,
-/// and the scheduler is left empty.
+/// A cancel races another thread scheduling: the cancelled timer is freed at once and its
+/// callback dropped exactly once; the other is never lost.
 #[test]
-fn cancel_vs_placing_frees_exactly_once() {
-    loom::model(|| {
-        let mut driver = TimerService::builder().build_manual();
-        let dropped = Arc::new(AtomicUsize::new(0));
-        let token = Token(Arc::clone(&dropped));
-        let timeout = driver
-            .handle()
-            .call_at(Duration::from_secs(1), move || drop(token))
-            .unwrap();
-        let racer = timeout.clone();
-        let cancel = thread::spawn(move || racer.cancel());
-        driver.pending();
-        assert!(cancel.join().unwrap());
-        assert_eq!(driver.pending(), 0, "a cancelled timer outlived the cancel");
-        assert_eq!(dropped.load(Ordering::SeqCst), 1);
-        assert!(timeout.is_cancelled());
-    });
-}
-
-/// A push drops the inserts of cancelled timers at the end of its shard: a cancel of the
-/// last timer queued in a shard races another thread pushing to that shard and the driver
-/// taking the queues. The timer queued before the cancelled one, and the one pushed after
-/// it, are never lost or duplicated; the cancelled one never reaches the scheduler for good
-/// and its callback is dropped exactly once. (Under loom there are two shards, and a thread
-/// uses the shard of its number: the main thread and thread 2 share shard 0.)
-#[test]
-fn cancel_vs_push_vs_take() {
+fn cancel_vs_schedule() {
     loom::model(|| {
         let mut driver = TimerService::builder().build_manual();
         let handle = driver.handle();
         let dropped = Arc::new(AtomicUsize::new(0));
         let token = Token(Arc::clone(&dropped));
-        let kept = handle.call_at(Duration::from_secs(3), || {}).unwrap();
-        let mine = handle
-            .call_at(Duration::from_secs(1), move || drop(token))
-            .unwrap();
+        let mine = handle.call_at(SECOND, move || drop(token)).unwrap();
         let racer = mine.clone();
         let cancel = thread::spawn(move || racer.cancel());
         let other_handle = handle.clone();
-        let other = thread::spawn(move || other_handle.call_at(Duration::from_secs(2), || {}));
-        driver.pending();
+        let other = thread::spawn(move || other_handle.call_at(2 * SECOND, || {}));
         assert!(cancel.join().unwrap());
         let other = other.join().unwrap().unwrap();
-        assert_eq!(driver.pending(), 2, "the kept and the other timer");
+        assert_eq!(driver.pending(), 1, "the other timer");
         assert_eq!(dropped.load(Ordering::SeqCst), 1);
-        assert!(kept.cancel() && other.cancel());
+        assert!(other.cancel());
         assert_eq!(driver.pending(), 0);
     });
 }
 
-/// Two timers due at the same time, scheduled from threads on different shards, the first
-/// call happening before the second (the second thread waits for a flag the first sets after
-/// its call), while the driver takes the queues: they fire in the order they were
-/// scheduled, whichever shard each used and whether the driver's take saw none, the first,
-/// or both.
-fn ties_across_shards(first_on_shard_0: bool) {
-    loom::model(move || {
+/// Two timers due at the same time, scheduled from two threads, the first call happening
+/// before the second (the second thread waits for a flag the first sets after its call): they
+/// fire in the order they were scheduled.
+#[test]
+fn ties_across_threads_fire_in_scheduling_order() {
+    loom::model(|| {
         let mut driver = TimerService::builder().build_manual();
         let order = Arc::new(loom::sync::Mutex::new(Vec::new()));
         let scheduled = Arc::new(AtomicBool::new(false));
-        // Thread 1 uses shard 1, thread 2 shard 0.
         let callers: Vec<_> = [1, 2]
             .into_iter()
-            .map(|thread| {
+            .map(|i| {
                 let (handle, order, scheduled) =
                     (driver.handle(), Arc::clone(&order), Arc::clone(&scheduled));
-                let first = (thread == 2) == first_on_shard_0;
                 thread::spawn(move || {
-                    if !first {
+                    if i == 2 {
                         while !scheduled.load(Ordering::Acquire) {
                             thread::yield_now();
                         }
                     }
-                    let i = if first { 1 } else { 2 };
                     handle
-                        .call_at(Duration::from_secs(1), move || {
-                            order.lock().unwrap().push(i)
-                        })
+                        .call_at(SECOND, move || order.lock().unwrap().push(i))
                         .unwrap();
                     scheduled.store(true, Ordering::Release);
                 })
             })
             .collect();
-        // Lets the callers go first in loom's first schedule; the others are explored anyway.
-        thread::yield_now();
-        driver.pending();
         for caller in callers {
             caller.join().unwrap();
         }
-        assert_eq!(driver.run_until(Duration::from_secs(1)), 2);
+        assert_eq!(driver.run_until(SECOND), 2);
         assert_eq!(*order.lock().unwrap(), [1, 2]);
     });
-}
-
-#[test]
-fn ties_across_shards_first_on_shard_0() {
-    ties_across_shards(true);
-}
-
-#[test]
-fn ties_across_shards_first_on_shard_1() {
-    ties_across_shards(false);
 }
 
 #[test]
 fn cancel_vs_cancel() {
     loom::model(|| {
         let mut driver = TimerService::builder().build_manual();
-        let (timeout, ran) = counted(&driver.handle());
+        let (timeout, ran) = counted(&driver.handle(), Duration::ZERO);
         let cancels: Vec<_> = (0..2)
             .map(|_| {
                 let racer = timeout.clone();
@@ -209,7 +143,7 @@ fn cancel_vs_cancel() {
 fn cancel_vs_fire_vs_cancel() {
     loom::model(|| {
         let mut driver = TimerService::builder().build_manual();
-        let (timeout, ran) = counted(&driver.handle());
+        let (timeout, ran) = counted(&driver.handle(), Duration::ZERO);
         let cancels: Vec<_> = (0..2)
             .map(|_| {
                 let racer = timeout.clone();
@@ -231,29 +165,204 @@ fn cancel_vs_shutdown() {
     loom::model(|| {
         let driver = TimerService::builder().build_manual();
         let handle = driver.handle();
-        let ran = Arc::new(AtomicUsize::new(0));
-        let r = Arc::clone(&ran);
-        let timeout = handle
-            .call_at(Duration::from_secs(1), move || {
-                r.fetch_add(1, Ordering::SeqCst);
-            })
-            .unwrap();
-        // A late scheduler: refused after shutdown, taken before it; never lost. It is thread
-        // 1, so it pushes to shard 1, which nothing used before.
+        let (timeout, ran) = counted(&handle, SECOND);
+        // A late scheduler: refused after shutdown, taken before it; never lost.
         let late_handle = handle.clone();
-        let late = thread::spawn(move || late_handle.call_at(Duration::from_secs(2), || {}));
+        let late = thread::spawn(move || late_handle.call_at(2 * SECOND, || {}));
         let racer = timeout.clone();
         let cancel = thread::spawn(move || racer.cancel());
         let unfired = driver.shutdown();
         let won = cancel.join().unwrap();
         let late = late.join().unwrap();
-        let handed_back = unfired.len();
         assert_eq!(timeout.status() == TimerStatus::Unfired, !won);
-        assert_eq!(handed_back, usize::from(!won) + usize::from(late.is_ok()));
+        assert_eq!(unfired.len(), usize::from(!won) + usize::from(late.is_ok()));
         if let Ok(late) = late {
             assert_eq!(late.status(), TimerStatus::Unfired);
         }
         assert!(handle.call_at(Duration::ZERO, || {}).is_err());
         assert_eq!(ran.load(Ordering::SeqCst), 0);
+    });
+}
+
+/// A reset to a later deadline (a compare-and-swap, no lock) races the driver firing the timer
+/// at its old deadline: either the fire wins (the reset reports false) or the reset does, and
+/// then the timer does not fire now but exactly once at its new deadline.
+#[test]
+fn later_reset_vs_fire() {
+    loom::model(|| {
+        let mut driver = TimerService::builder().build_manual();
+        let (timeout, ran) = counted(&driver.handle(), Duration::ZERO);
+        let racer = timeout.clone();
+        let reset = thread::spawn(move || racer.reset_at(SECOND));
+        driver.run_until(Duration::ZERO);
+        let moved = reset.join().unwrap();
+        let early = ran.load(Ordering::SeqCst);
+        assert_eq!(early, usize::from(!moved), "moved {moved}, ran {early}");
+        driver.run_until(SECOND);
+        assert_eq!(ran.load(Ordering::SeqCst), 1);
+        assert_eq!(driver.pending(), 0);
+    });
+}
+
+/// A reset to an earlier deadline (a move in the wheel under the lock) races the driver's pass
+/// at that earlier time: the timer fires once, never before its deadline, and by the next pass
+/// at that time at the latest.
+#[test]
+fn earlier_reset_vs_fire() {
+    loom::model(|| {
+        let mut driver = TimerService::builder().build_manual();
+        let (timeout, ran) = counted(&driver.handle(), SECOND);
+        let racer = timeout.clone();
+        let reset = thread::spawn(move || racer.reset_at(Duration::ZERO));
+        driver.run_until(Duration::ZERO);
+        assert!(reset.join().unwrap());
+        driver.run_until(Duration::ZERO);
+        assert_eq!(ran.load(Ordering::SeqCst), 1);
+        driver.run_until(SECOND);
+        assert_eq!(ran.load(Ordering::SeqCst), 1);
+        assert_eq!(driver.pending(), 0);
+    });
+}
+
+/// Resets race a cancel: exactly one of "a cancel won" and "the callback ran" happens, and no
+/// reset revives a cancelled timer.
+#[test]
+fn reset_vs_cancel() {
+    loom::model(|| {
+        let mut driver = TimerService::builder().build_manual();
+        let (timeout, ran) = counted(&driver.handle(), SECOND);
+        let (later, earlier) = (timeout.clone(), timeout.clone());
+        let resets = [
+            thread::spawn(move || later.reset_at(3 * SECOND)),
+            thread::spawn(move || earlier.reset_at(Duration::ZERO)),
+        ];
+        let won = timeout.cancel();
+        for reset in resets {
+            reset.join().unwrap();
+        }
+        driver.run_until(3 * SECOND);
+        assert!(won, "nothing else can decide the timer's fate");
+        assert_eq!(ran.load(Ordering::SeqCst), 0);
+        assert!(!timeout.reset_at(5 * SECOND));
+        assert_eq!(driver.pending(), 0);
+    });
+}
+
+/// Two resets race each other and the driver: the timer fires once, at the deadline of the
+/// reset that landed last (or at the original one, if it fired first).
+#[test]
+fn reset_vs_reset_vs_fire() {
+    loom::model(|| {
+        let mut driver = TimerService::builder().build_manual();
+        let (timeout, ran) = counted(&driver.handle(), SECOND);
+        let (a, b) = (timeout.clone(), timeout.clone());
+        let resets = [
+            thread::spawn(move || a.reset_at(2 * SECOND)),
+            thread::spawn(move || b.reset_at(3 * SECOND)),
+        ];
+        driver.run_until(SECOND);
+        for reset in resets {
+            reset.join().unwrap();
+        }
+        let at_one = ran.load(Ordering::SeqCst);
+        driver.run_until(2 * SECOND);
+        let at_two = ran.load(Ordering::SeqCst);
+        driver.run_until(3 * SECOND);
+        let at_three = ran.load(Ordering::SeqCst);
+        assert_eq!(at_three, 1, "fired {at_three} times");
+        // Whichever won, the timer never fired before the deadline it had then.
+        assert!(at_one <= at_two && at_two <= at_three);
+        assert!(timeout.deadline() >= SECOND);
+        assert_eq!(driver.pending(), 0);
+    });
+}
+
+/// A reset races shutdown: the timer is handed back unfired exactly once, whatever the order.
+#[test]
+fn reset_vs_shutdown() {
+    loom::model(|| {
+        let driver = TimerService::builder().build_manual();
+        let (timeout, ran) = counted(&driver.handle(), SECOND);
+        let racer = timeout.clone();
+        let reset = thread::spawn(move || racer.reset_at(Duration::ZERO));
+        let unfired = driver.shutdown();
+        let moved = reset.join().unwrap();
+        assert_eq!(unfired.len(), 1, "moved {moved}");
+        assert_eq!(timeout.status(), TimerStatus::Unfired);
+        assert!(!timeout.reset_at(2 * SECOND));
+        drop(unfired);
+        assert_eq!(ran.load(Ordering::SeqCst), 0);
+    });
+}
+
+/// A waker that counts its wakes.
+struct Counter(AtomicUsize);
+
+impl Wake for Counter {
+    fn wake(self: std::sync::Arc<Self>) {
+        self.0.fetch_add(1, Ordering::SeqCst);
+    }
+}
+
+/// A sleep's poll (storing its waker) races the driver firing it: no wakeup is lost. Either the
+/// poll sees the sleep complete, or the driver wakes the waker the poll stored.
+#[test]
+fn sleep_poll_vs_fire() {
+    loom::model(|| {
+        let mut driver = TimerService::builder().build_manual();
+        let handle = driver.handle();
+        let mut sleep = handle.sleep(SECOND);
+        let first = std::sync::Arc::new(Counter(AtomicUsize::new(0)));
+        let waker = Waker::from(std::sync::Arc::clone(&first));
+        let mut cx = Context::from_waker(&waker);
+        // Registered by its first poll, with the first waker.
+        assert!(Pin::new(&mut sleep).poll(&mut cx).is_pending());
+        let fire = thread::spawn(move || {
+            driver.run_until(SECOND);
+            driver
+        });
+        let second = std::sync::Arc::new(Counter(AtomicUsize::new(0)));
+        let waker = Waker::from(std::sync::Arc::clone(&second));
+        let mut cx = Context::from_waker(&waker);
+        let ready = Pin::new(&mut sleep).poll(&mut cx).is_ready();
+        let driver = fire.join().unwrap();
+        let woken = first.0.load(Ordering::SeqCst) + second.0.load(Ordering::SeqCst);
+        assert!(ready || second.0.load(Ordering::SeqCst) == 1, "lost wakeup");
+        assert!(woken <= 1, "woken {woken} times");
+        assert!(sleep.is_elapsed());
+        drop(driver);
+    });
+}
+
+/// A sleep reset to later races the driver firing it at its old deadline: it completes at once
+/// only if the fire won, and otherwise not before its new deadline.
+#[test]
+fn sleep_reset_vs_fire() {
+    loom::model(|| {
+        let mut driver = TimerService::builder().build_manual();
+        let handle = driver.handle();
+        let mut sleep = handle.sleep(SECOND);
+        let counter = std::sync::Arc::new(Counter(AtomicUsize::new(0)));
+        let waker = Waker::from(std::sync::Arc::clone(&counter));
+        let mut cx = Context::from_waker(&waker);
+        assert!(Pin::new(&mut sleep).poll(&mut cx).is_pending());
+        let fire = thread::spawn(move || {
+            driver.run_until(SECOND);
+            driver
+        });
+        Pin::new(&mut sleep).reset(handle.instant_of(3 * SECOND));
+        let mut driver = fire.join().unwrap();
+        // Re-armed after completing, or moved before: either way due at 3 s now.
+        let fired_early = counter.0.load(Ordering::SeqCst);
+        assert!(!sleep.is_elapsed());
+        assert!(Pin::new(&mut sleep).poll(&mut cx).is_pending());
+        driver.run_until(2 * SECOND);
+        assert!(Pin::new(&mut sleep).poll(&mut cx).is_pending());
+        driver.run_until(3 * SECOND);
+        assert!(Pin::new(&mut sleep).poll(&mut cx).is_ready());
+        assert!(
+            counter.0.load(Ordering::SeqCst) > fired_early,
+            "not woken at 3 s"
+        );
     });
 }
