@@ -383,8 +383,13 @@ impl Resolution {
             return u64::MAX;
         }
         match u64::try_from(d.as_nanos()) {
-            // The common case, in 64-bit arithmetic: a 128-bit division costs several times more.
-            Ok(nanos) => nanos.div_ceil(self.tick_nanos),
+            // The common case, in 64-bit arithmetic: a 128-bit division costs several times more,
+            // and a division by a constant (the usual ticks) is a multiplication.
+            Ok(nanos) => match self.tick_nanos {
+                1_000_000 => nanos.div_ceil(1_000_000),
+                1_000 => nanos.div_ceil(1_000),
+                tick => nanos.div_ceil(tick),
+            },
             Err(_) => {
                 let ticks = d.as_nanos().div_ceil(u128::from(self.tick_nanos));
                 u64::try_from(ticks).unwrap_or(u64::MAX)
@@ -412,7 +417,11 @@ impl Resolution {
             return u64::MAX;
         }
         let ticks = match u64::try_from(d.as_nanos()) {
-            Ok(nanos) => nanos / self.tick_nanos,
+            Ok(nanos) => match self.tick_nanos {
+                1_000_000 => nanos / 1_000_000,
+                1_000 => nanos / 1_000,
+                tick => nanos / tick,
+            },
             Err(_) => {
                 let ticks = d.as_nanos() / u128::from(self.tick_nanos);
                 u64::try_from(ticks).unwrap_or(u64::MAX)

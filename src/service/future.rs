@@ -163,6 +163,11 @@ impl Sleep {
         self.shared.now_instant()
     }
 
+    /// Whether the service behind the sleep has shut down.
+    pub(super) fn is_shut_down(&self) -> bool {
+        self.gone || self.shared.is_closed()
+    }
+
     /// The status of the timer behind the sleep, if it is registered.
     fn timer_status(&self) -> Option<TimerStatus> {
         self.entry.as_ref().map(|entry| entry.status())

@@ -90,6 +90,12 @@ impl Interval {
         }
     }
 
+    /// Whether the next tick is due by the clock (the first tick of `interval`, or one reset
+    /// to now), so that it completes at once rather than at the driver's next pass.
+    fn due_now(&self) -> bool {
+        self.sleep.deadline() <= self.sleep.now_instant()
+    }
+
     /// Completes at the next tick, with the instant it was scheduled for. Cancel-safe: dropping
     /// the future before it completes loses no tick.
     ///
@@ -127,7 +133,12 @@ impl Interval {
     /// assert!(ticks.poll_tick(&mut cx).is_pending());
     /// ```
     pub fn poll_tick(&mut self, cx: &mut Context<'_>) -> Poll<Result<Instant, ShutdownError>> {
-        match Pin::new(&mut self.sleep).poll(cx) {
+        let polled = if self.due_now() && !self.sleep.is_shut_down() {
+            Poll::Ready(Ok(()))
+        } else {
+            Pin::new(&mut self.sleep).poll(cx)
+        };
+        match polled {
             Poll::Pending => Poll::Pending,
             Poll::Ready(Err(error)) => Poll::Ready(Err(error)),
             Poll::Ready(Ok(())) => {
