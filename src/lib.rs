@@ -54,14 +54,15 @@
 //! assert_eq!((conn.pings, sched.time()), (3, Duration::from_secs(3)));
 //! ```
 //!
-//! # A timer service for threads
+//! # A timer service for threads and async runtimes
 //!
-//! [`service::TimerService`] runs a scheduler on its own driver thread and takes timers from
-//! any thread. For each timer exactly one thing happens, whatever the race: its callback runs
-//! once, or exactly one [`cancel`](service::Timeout::cancel) returns true (or shutdown hands
-//! it back unrun). Cancelled timers are freed by the driver in O(1), not at their deadline.
-//! [`sleep`](service::Handle::sleep) and [`timeout`](service::Handle::timeout) are futures for
-//! any executor.
+//! [`service::TimerService`] takes timers from any thread and any runtime: callbacks run on its
+//! driver thread, and futures ([`Sleep`](service::Sleep), [`WithTimeout`](service::WithTimeout),
+//! [`Interval`](service::Interval)) are woken by it. For each callback exactly one thing
+//! happens, whatever the race: it runs once, or exactly one
+//! [`cancel`](service::Timeout::cancel) returns true (or shutdown hands it back unrun). Moving a
+//! timer later ([`Sleep::reset`](service::Sleep::reset), [`Timeout::reset_after`](service::Timeout::reset_after))
+//! is one compare-and-swap, with no lock.
 //!
 //! ```
 //! use std::time::Duration;
@@ -69,6 +70,8 @@
 //!
 //! let service = TimerService::new();
 //! let request_timeout = service.call_later(Duration::from_secs(30), || eprintln!("timed out"))?;
+//! // Traffic on the connection: push the timeout back.
+//! assert!(request_timeout.reset_after(Duration::from_secs(30)));
 //! // ... the response arrived in time, on some other thread:
 //! assert!(request_timeout.cancel());
 //! # Ok::<(), tierwheel::service::ShutdownError>(())
@@ -87,8 +90,8 @@
 //! The wheel follows Varghese and Lauck's hierarchical timing wheels ("Hashed and Hierarchical
 //! Timing Wheels", SOSP 1987): eleven levels of 64 slots, each level six bits of the `u64`
 //! tick. A timer lives on the level of the highest bit in which its deadline and the current
-//! tick differ; when time reaches a coarse slot, its timers cascade, in order, into finer ones,
-//! so each fires at its exact tick and ties keep their insertion order.
+//! tick differ; when time reaches a coarse slot, its timers cascade into finer ones, so each
+//! fires at its exact tick. Ties fire by a stamp taken at every insert and reschedule.
 //!
 //! | level | slot width (ticks) | covers up to (ticks) | at 1 ms per tick |
 //! |------:|-------------------:|---------------------:|-----------------:|
@@ -101,12 +104,14 @@
 //! | 6 | 2^36 | 2^42 | 139 years |
 //! | 7..=10 | 2^42 ..= 2^60 | 2^64 | the end of time |
 //!
-//! Slots are append-only lists of 4-byte references in chunks from one shared pool; each
-//! timer's storage entry knows where its reference is, so a cancel frees the storage at once
-//! and marks the reference as a tombstone, swept before tombstones outnumber live timers.
-//! Bookkeeping is 20 bytes per pending timer beyond a payload of up to 8 bytes, and a wheel
-//! holds up to [`MAX_PENDING`] timers. `docs/design.md` in the repository explains every choice, and
-//! `docs/benchmarks.md` measures them.
+//! A slot is a flat list of 8-byte references until its timers must be told apart: when time
+//! reaches it, or when it is the first occupied slot and too large to scan for its earliest
+//! timer, it is split into a block of the next finer level. A cancel writes only the timer's
+//! storage (its references go stale and are swept later); a reschedule to a later deadline
+//! writes only the timer's storage, and the timer is filed again when time reaches its old
+//! slot. Bookkeeping is 40 bytes per pending timer beyond a payload of up to 8 bytes, and a
+//! wheel holds up to [`MAX_PENDING`] timers. `docs/design.md` in the repository explains every
+//! choice, and `docs/benchmarks.md` measures them.
 // `unsafe` is denied everywhere but in one fenced block, the prefetch hint in src/prefetch.rs.
 #![deny(unsafe_code)]
 #![deny(missing_docs)]

@@ -20,9 +20,9 @@ use crate::slab::Ref;
 /// Bits of a sort key that hold a reference's position in its slot.
 const POSITION_BITS: u32 = 12;
 
-/// Largest slot turned into a run: 4096 references (a run's references, keys and radix scratch
-/// take 24 bytes each, 96 KB, which stay in L2). A larger slot cascades once more, and its
-/// finer slots become runs.
+/// Largest slot turned into a run: 4096 references (a run's arrivals, references, keys and
+/// radix scratch take 48 bytes each, 192 KB, which stay in L2). A larger slot cascades once
+/// more, and its finer slots become runs.
 pub(crate) const RUN_MAX: usize = 1 << POSITION_BITS;
 
 /// The timers of one coarse slot, in firing order. Inactive when `live == 0`.
