@@ -18,7 +18,7 @@
 use std::fmt;
 use std::num::NonZeroU32;
 
-use crate::segvec::{Blank, SegVec, SEGMENT};
+use crate::segvec::{SegVec, SEGMENT};
 
 /// Identifies one timer in a [`TimerWheel`](crate::TimerWheel).
 ///
@@ -163,20 +163,6 @@ enum State<V> {
     Vacant { next: u32, cancelled: bool },
 }
 
-impl<V> Blank for Entry<V> {
-    /// An entry never used: on no free list yet; `insert_at_next` takes it by its index.
-    fn blank() -> Self {
-        Entry {
-            generation: NonZeroU32::MIN,
-            placement: 0,
-            state: State::Vacant {
-                next: NONE,
-                cancelled: false,
-            },
-        }
-    }
-}
-
 /// Bytes one storage entry takes for a value of type `V`.
 #[cfg(test)]
 pub(crate) const fn entry_bytes<V>() -> usize {
@@ -191,6 +177,9 @@ pub(crate) struct Occupant<'a, V> {
 }
 
 /// Generation-checked storage of timers.
+///
+/// Entries come a segment of 1024 at a time, linked into the free list in index order when the
+/// segment is made, so every insert takes the same path: the head of the free list.
 pub(crate) struct Slab<V> {
     entries: SegVec<Entry<V>>,
     /// Head of the free list (`NONE` when empty); most recently freed first, so a cancel
@@ -199,9 +188,9 @@ pub(crate) struct Slab<V> {
     len: usize,
     /// Entries that may ever be used; `MAX_PENDING` except in tests of the full case.
     max_entries: u32,
-    /// The generation and placement a never-used entry starts from. Raised when
-    /// `shrink_to_fit` drops entries, above everything they had, so that a key or reference
-    /// to a dropped entry never matches the entry made later at its index.
+    /// The generation and placement a new entry starts from. Raised when `shrink_to_fit` drops
+    /// entries, above everything they had, so that a key or reference to a dropped entry never
+    /// matches the entry made later at its index.
     fresh: (NonZeroU32, u32),
 }
 
@@ -232,13 +221,45 @@ impl<V> Slab<V> {
     }
 
     pub(crate) fn capacity(&self) -> usize {
-        self.entries.capacity().min(self.max_entries as usize)
+        self.entries.len().min(self.max_entries as usize)
     }
 
     /// Makes room for `additional` more occupants without growing.
     pub(crate) fn reserve(&mut self, additional: usize) {
-        let free_listed = self.entries.len().saturating_sub(self.len);
-        self.entries.reserve(additional.saturating_sub(free_listed));
+        let wanted = self.len.saturating_add(additional);
+        while self.capacity() < wanted && self.grow() {}
+    }
+
+    /// Makes a segment of entries, linked into the free list in index order behind what it
+    /// holds (the free list is empty when an insert grows storage). Entries past
+    /// `max_entries` are retired at once. False if storage is at its limit.
+    #[cold]
+    #[inline(never)]
+    fn grow(&mut self) -> bool {
+        let first = self.entries.len();
+        if first >= self.max_entries as usize {
+            return false;
+        }
+        let last = (first + SEGMENT).min(self.max_entries as usize) - 1;
+        let (generation, placement) = self.fresh;
+        let after = self.free;
+        self.entries.push_segment(|index| {
+            let next = match index {
+                _ if index > last => RETIRED,
+                _ if index == last => after,
+                _ => index as u32 + 1,
+            };
+            Entry {
+                generation,
+                placement,
+                state: State::Vacant {
+                    next,
+                    cancelled: false,
+                },
+            }
+        });
+        self.free = first as u32;
+        true
     }
 
     /// Stores `value` and returns its key: `file` is told the new occupant's reference first
@@ -249,46 +270,21 @@ impl<V> Slab<V> {
         value: V,
         file: impl FnOnce(Ref) -> u32,
     ) -> Result<TimerKey, CapacityError> {
-        if self.free != NONE {
-            let index = self.free;
-            let entry = &mut self.entries[index as usize];
-            let State::Vacant { next, .. } = entry.state else {
-                unreachable!("free list points at an occupied entry {index}");
-            };
-            let filed = file(make_ref(index, entry.placement));
-            entry.state = State::Occupied { filed, value };
-            self.free = next;
-            self.len += 1;
-            return Ok(TimerKey {
-                index,
-                generation: entry.generation,
-            });
-        }
-        self.insert_fresh(value, file)
-    }
-
-    /// `insert_with` into an entry never used before.
-    #[inline(never)]
-    fn insert_fresh(
-        &mut self,
-        value: V,
-        file: impl FnOnce(Ref) -> u32,
-    ) -> Result<TimerKey, CapacityError> {
-        let index = self.entries.len();
-        if index >= self.max_entries as usize {
+        if self.free == NONE && !self.grow() {
             return Err(CapacityError);
         }
-        let (generation, placement) = self.fresh;
-        let filed = file(make_ref(index as u32, placement));
-        self.entries.push(Entry {
-            generation,
-            placement,
-            state: State::Occupied { filed, value },
-        });
+        let index = self.free;
+        let entry = &mut self.entries[index as usize];
+        let State::Vacant { next, .. } = entry.state else {
+            unreachable!("free list points at an occupied entry {index}");
+        };
+        let filed = file(make_ref(index, entry.placement));
+        entry.state = State::Occupied { filed, value };
+        self.free = next;
         self.len += 1;
         Ok(TimerKey {
-            index: index as u32,
-            generation,
+            index,
+            generation: entry.generation,
         })
     }
 
@@ -545,8 +541,8 @@ impl<V> Slab<V> {
                 )
             })
             .map_or(0, |index| index + 1);
-        let keep_segments = keep.div_ceil(SEGMENT);
-        // What the dropped entries had: indices made again later start above it.
+        let keep = keep.div_ceil(SEGMENT) * SEGMENT;
+        // What the dropped entries had: entries made again later at their indices start above.
         for index in keep..made {
             let entry = &self.entries[index];
             let (generation, placement) = self.fresh;
@@ -559,7 +555,7 @@ impl<V> Slab<V> {
                 placement.saturating_add(1),
             );
         }
-        self.entries.truncate(keep_segments * SEGMENT, keep);
+        self.entries.truncate(keep);
         let mut free = NONE;
         for index in (0..keep).rev() {
             if let State::Vacant { next, .. } = &mut self.entries[index].state {

@@ -184,7 +184,10 @@ fn file_fresh(
     let mut level = level_of(now, effective);
     let mut block = path[level];
     let mut slot_index = slot_of(effective, level);
-    if blocks[block as usize].slots[slot_index].child != NIL {
+    if occupancy[block as usize] == 0 {
+        // An empty path block may cover a span time has left: it starts where `now` is.
+        blocks[block as usize].start = block_start(now, level);
+    } else if blocks[block as usize].slots[slot_index].child != NIL {
         (block, slot_index, level) = file_in_split(blocks, block, slot_index, level, effective);
     }
     let became = blocks[block as usize].slots[slot_index].push_fresh(pool, r, effective, stamp);
@@ -1082,7 +1085,6 @@ impl<T> TimerWheel<T> {
         if expired.is_none() {
             self.now = target;
         }
-        self.rebase_path();
         // A fire, a cascade or a run may have made another slot the front.
         self.settle();
         expired
@@ -1138,6 +1140,10 @@ impl<T> TimerWheel<T> {
     /// slot, and returns the slot's id for its storage entry.
     fn file(&mut self, r: Ref, effective: u64, stamp: u64) -> u32 {
         let level = level_of(self.now, effective);
+        let path_block = self.path[level] as usize;
+        if self.occupancy[path_block] == 0 {
+            self.blocks[path_block].start = block_start(self.now, level);
+        }
         let (block, slot_index, level) = file_in_split(
             &self.blocks,
             self.path[level],
@@ -1487,7 +1493,7 @@ impl<T> TimerWheel<T> {
         let mut refile = std::mem::take(&mut self.refile);
         let (slab, pool, start) = (&mut self.slab, &mut self.pool, self.now);
         let prefetch = slab.bytes() > PREFETCH_ABOVE_BYTES;
-        self.run.start(start, end, |run| {
+        let stamp_order = self.run.fill(start, end, |run| {
             run.reserve(source.live as usize);
             source.drain(
                 pool,
@@ -1511,6 +1517,9 @@ impl<T> TimerWheel<T> {
                 },
             );
         });
+        let slab = &self.slab;
+        let stamp_of = |r| slab.resolve(r).map_or(0, |timer: &Timer<T>| timer.stamp);
+        self.run.finish((!stamp_order).then_some(stamp_of));
         self.refile_all(&mut refile);
         self.refile = refile;
     }
@@ -1561,7 +1570,6 @@ impl<T> TimerWheel<T> {
         let slab = &self.slab;
         self.run.skip_stale(|r| slab.is_live(r));
         self.now = deadline;
-        self.rebase_path();
         expired
     }
 
@@ -1573,24 +1581,6 @@ impl<T> TimerWheel<T> {
             key,
             deadline: timer.deadline,
             value: timer.value,
-        }
-    }
-
-    /// Moves the starts of the path blocks that `now` has left (all empty: time only leaves a
-    /// block once everything due in it is gone) to the blocks holding `now`.
-    #[inline]
-    fn rebase_path(&mut self) {
-        for level in 0..LEVELS {
-            let start = block_start(self.now, level);
-            let block = &mut self.blocks[self.path[level] as usize];
-            if block.start == start {
-                return;
-            }
-            debug_assert_eq!(
-                self.occupancy[self.path[level] as usize], 0,
-                "time left a block of level {level} with timers in it"
-            );
-            block.start = start;
         }
     }
 
@@ -1637,11 +1627,13 @@ impl<T> TimerWheel<T> {
         for (level, &block) in self.path.iter().enumerate() {
             let b = &self.blocks[block as usize];
             assert_eq!(b.level, level, "path block of level {level}");
-            assert_eq!(
-                b.start,
-                block_start(self.now, level),
-                "path block start at {level}"
-            );
+            if self.occupancy[block as usize] != 0 {
+                assert_eq!(
+                    b.start,
+                    block_start(self.now, level),
+                    "path block start at {level}"
+                );
+            }
             assert_eq!(b.parent, NIL);
             let current = slot_of(self.now, level);
             let before = if level == 0 {

@@ -36,8 +36,8 @@ pub(crate) struct Run {
     keys: Vec<u64>,
     /// Room for a radix sort pass.
     scratch: Vec<u64>,
-    /// The references as the slot hands them over, with stamps and offsets; sorted by stamp
-    /// before the keys are made if they did not arrive in stamp order.
+    /// Room to put the references in stamp order, with their offsets, when they did not arrive
+    /// in it.
     arrivals: Vec<(u64, Ref, u64)>,
     /// Next key to fire. Whenever the run is active, its timer is live: the wheel skips stale
     /// references as the head reaches them.
@@ -82,30 +82,71 @@ impl Run {
     }
 
     /// Starts a run for the slot spanning ticks `start..=end`, at most 2^32 ticks: `fill`
-    /// pushes the live timers of the slot, each with its effective deadline and stamp. An empty
-    /// fill leaves the run inactive.
-    pub(crate) fn start(&mut self, start: u64, end: u64, fill: impl FnOnce(&mut Filling<'_>)) {
+    /// pushes the live timers of the slot, each with its effective deadline and stamp. Then
+    /// [`finish`](Self::finish) makes it fire in order. Returns whether they came in stamp order.
+    pub(crate) fn fill(
+        &mut self,
+        start: u64,
+        end: u64,
+        fill: impl FnOnce(&mut Filling<'_>),
+    ) -> bool {
         debug_assert_eq!(self.live, 0, "a run starts while another is active");
         debug_assert!(
             end - start <= u64::from(u32::MAX),
             "a run spans more than 2^32 ticks"
         );
-        let mut arrivals = std::mem::take(&mut self.arrivals);
-        arrivals.clear();
+        self.entries.clear();
+        self.keys.clear();
         let mut filling = Filling {
-            arrivals: &mut arrivals,
+            entries: &mut self.entries,
+            keys: &mut self.keys,
             start,
             end,
             last_stamp: 0,
             stamp_order: true,
         };
         fill(&mut filling);
-        if !filling.stamp_order {
+        self.start = start;
+        filling.stamp_order
+    }
+
+    /// Sorts the run filled last into firing order and makes it active: `stamp_of`, given if
+    /// the references did not come in stamp order, tells each one's stamp. An empty run stays
+    /// inactive.
+    pub(crate) fn finish(&mut self, stamp_of: Option<impl Fn(Ref) -> u64>) {
+        if let Some(stamp_of) = stamp_of {
             // A lazily moved timer rejoined the slot late: positions must follow the stamps,
             // so that ties fire by stamp.
-            arrivals.sort_unstable_by_key(|&(stamp, _, _)| stamp);
+            self.order_by_stamp(stamp_of);
         }
-        debug_assert!(arrivals.len() <= RUN_MAX, "a run of {}", arrivals.len());
+        debug_assert!(
+            self.entries.len() <= RUN_MAX,
+            "a run of {}",
+            self.entries.len()
+        );
+        let span = self
+            .keys
+            .iter()
+            .map(|&key| key >> POSITION_BITS)
+            .max()
+            .unwrap_or(0);
+        let offset_bits = u64::BITS - span.leading_zeros();
+        sort_by_offset(&mut self.keys, &mut self.scratch, offset_bits);
+        (self.head, self.live) = (0, self.keys.len());
+        if self.live == 0 {
+            self.clear();
+        }
+    }
+
+    /// Renumbers the references just filled in stamp order, keeping each one's offset.
+    #[cold]
+    fn order_by_stamp(&mut self, stamp_of: impl Fn(Ref) -> u64) {
+        let mut arrivals = std::mem::take(&mut self.arrivals);
+        arrivals.clear();
+        for (&key, &r) in self.keys.iter().zip(&self.entries) {
+            arrivals.push((stamp_of(r), r, key >> POSITION_BITS));
+        }
+        arrivals.sort_unstable_by_key(|&(stamp, _, _)| stamp);
         self.entries.clear();
         self.keys.clear();
         for (at, &(_, r, offset)) in arrivals.iter().enumerate() {
@@ -113,13 +154,6 @@ impl Run {
             self.entries.push(r);
         }
         self.arrivals = arrivals;
-        let offset_bits = u64::BITS - (end - start).leading_zeros();
-        sort_by_offset(&mut self.keys, &mut self.scratch, offset_bits);
-        (self.head, self.live) = (0, self.keys.len());
-        self.start = start;
-        if self.live == 0 {
-            self.clear();
-        }
     }
 
     /// Moves the head past the timer that just fired or left; the caller then skips stale
@@ -165,7 +199,8 @@ impl Run {
 
 /// A run being filled.
 pub(crate) struct Filling<'a> {
-    arrivals: &'a mut Vec<(u64, Ref, u64)>,
+    entries: &'a mut Vec<Ref>,
+    keys: &'a mut Vec<u64>,
     start: u64,
     end: u64,
     last_stamp: u64,
@@ -174,7 +209,8 @@ pub(crate) struct Filling<'a> {
 
 impl Filling<'_> {
     pub(crate) fn reserve(&mut self, additional: usize) {
-        self.arrivals.reserve(additional);
+        self.entries.reserve(additional);
+        self.keys.reserve(additional);
     }
 
     /// Adds the next live timer of the slot, due at `deadline` with stamp `stamp`.
@@ -188,7 +224,10 @@ impl Filling<'_> {
         );
         self.stamp_order &= stamp >= self.last_stamp;
         self.last_stamp = stamp;
-        self.arrivals.push((stamp, r, deadline - self.start));
+        let at = self.entries.len() as u64;
+        self.keys
+            .push(((deadline - self.start) << POSITION_BITS) | at);
+        self.entries.push(r);
     }
 }
 

@@ -88,12 +88,11 @@ impl Pool {
     }
 }
 
-/// Makes room for one more chunk, growing by a quarter instead of doubling: a pool of tens of
-/// megabytes then wastes at most a fifth of itself, not up to half, for 1.25x more copying
-/// while it grows. Steady state does not grow at all.
+/// Makes room for one more chunk, doubling: growth copies each chunk about once in all.
+/// Steady state does not grow at all.
 fn grow_gently(chunks: &mut Vec<Chunk>) {
     if chunks.len() == chunks.capacity() {
-        chunks.reserve_exact((chunks.len() / 4).max(16));
+        chunks.reserve_exact(chunks.len().max(16));
     }
 }
 

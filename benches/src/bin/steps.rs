@@ -21,7 +21,7 @@ use clap::{Parser, ValueEnum};
 use tierwheel::baseline::{BTreeQueue, IndexedHeap, LazyBinaryHeap};
 use tierwheel::TimerWheel;
 
-use tierwheel_bench::workloads::{Budget, Connections, Floor, Subject, Touch};
+use tierwheel_bench::workloads::{self, Budget, Connections, Floor, Subject, Touch};
 
 #[derive(Copy, Clone, Debug, ValueEnum)]
 #[value(rename_all = "snake_case")]
@@ -50,6 +50,12 @@ enum Workload {
     Reschedule,
     /// Reschedule later (each connection's jitter fixed).
     Idle,
+    /// Insert N timers due within 2^20 ticks into an empty scheduler, again and again: a step
+    /// is one insert.
+    Insert,
+    /// Insert N timers due within 2^20 ticks, then advance to the end, again and again: a step
+    /// is one timer inserted and fired.
+    Fire,
 }
 
 /// Runs a fixed number of connection-table steps for one implementation and prints ns per step.
@@ -70,7 +76,13 @@ struct Options {
 }
 
 /// Builds `n` connections, runs `steps` touches and prints ns per step.
-fn run<S: Subject>(n: usize, steps: u64, touch: Touch) {
+fn run<S: Subject>(n: usize, steps: u64, workload: Workload) {
+    let touch = match workload {
+        Workload::Timeouts => Touch::CancelInsert,
+        Workload::Reschedule => Touch::Reschedule,
+        Workload::Idle => Touch::Idle,
+        Workload::Insert | Workload::Fire => return run_batches::<S>(n, steps, workload),
+    };
     let mut table = Connections::<S>::new(n, touch);
     let start = Instant::now();
     table.run(steps);
@@ -83,14 +95,29 @@ fn run<S: Subject>(n: usize, steps: u64, touch: Touch) {
     table.finish();
 }
 
+/// `insert` or `fire` in whole batches of `n` timers, `steps` timers in all (rounded up to a
+/// whole batch); prints ns per timer.
+fn run_batches<S: Subject>(n: usize, steps: u64, workload: Workload) {
+    let deadlines = workloads::deadlines(n, workloads::FIRE_RANGE);
+    let rounds = steps.div_ceil(n as u64);
+    let elapsed: std::time::Duration = (0..rounds)
+        .map(|_| match workload {
+            Workload::Fire => workloads::fire::<S>(&deadlines, workloads::FIRE_RANGE),
+            _ => workloads::insert::<S>(&deadlines),
+        })
+        .sum();
+    let ns = elapsed.as_nanos() as f64 / (rounds * n as u64) as f64;
+    println!(
+        "{} n={n} timers={}: {ns:.1} ns/timer",
+        S::NAME,
+        rounds * n as u64
+    );
+}
+
 fn main() {
     let options = Options::parse();
     let (n, steps) = (options.n as usize, options.steps);
-    let touch = match options.workload {
-        Workload::Timeouts => Touch::CancelInsert,
-        Workload::Reschedule => Touch::Reschedule,
-        Workload::Idle => Touch::Idle,
-    };
+    let touch = options.workload;
     match options.implementation {
         Implementation::Wheel => run::<TimerWheel<u64>>(n, steps, touch),
         Implementation::LazyHeap => run::<LazyBinaryHeap<u64>>(n, steps, touch),
