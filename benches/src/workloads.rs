@@ -7,7 +7,7 @@ use std::hint::black_box;
 use std::time::{Duration, Instant};
 
 use tierwheel::baseline::{BTreeQueue, IndexedHeap, LazyBinaryHeap, SplitMix64, TimerQueue};
-use tierwheel::TimerWheel;
+use tierwheel::{TimerKey, TimerWheel};
 
 /// "timeouts"/"reschedule": a timer is due this many ticks after its last touch...
 pub const TIMEOUT: u64 = 30_000;
@@ -577,5 +577,194 @@ fn insert_and_fire<S: Subject>(
     for &slot in fired.iter() {
         let key = keys[slot as usize].take().expect("fired once");
         subject.release(key);
+    }
+}
+
+/// "adversarial": first tick of the one coarse slot every timer is due in, on a wheel at tick
+/// 0: slot 1 of level 2, 4096 ticks long.
+pub const CROWD_START: u64 = 4096;
+/// "adversarial": one past the slot's last tick.
+pub const CROWD_END: u64 = 8192;
+
+/// How an "adversarial" step uses the crowded slot. Every step asks `next_deadline()` after
+/// each wheel operation, as an event loop does before it sleeps.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub enum Crowding {
+    /// The baseline: cancel a random timer and insert its replacement at a random deadline in
+    /// the slot. A step is the pair.
+    CancelRandom,
+    /// The table is inserted in decreasing deadline order, so that each list holds its
+    /// earliest timer last; a step inserts the next timer of that order (from the slot's end
+    /// downward) and cancels the earliest. A step is the pair.
+    DecreasingCancelEarliest,
+    /// Insert a random deadline in the slot and cancel the earliest, as a priority queue is
+    /// used. A step is the pair.
+    RandomCancelEarliest,
+    /// Reschedule the earliest timer to a random later deadline in the slot. A step is one
+    /// reschedule.
+    RescheduleEarliestLater,
+    /// Reschedule a random timer to a random earlier deadline in the slot: a lazy move while
+    /// the deadline stays in the part of the slot the timer is filed in (all of it, or a finer
+    /// slot once it is split), a move at once otherwise. A step is one reschedule.
+    RescheduleRandomEarlier,
+}
+
+impl Crowding {
+    /// Every pattern, the baseline first.
+    pub const ALL: [Crowding; 5] = [
+        Crowding::CancelRandom,
+        Crowding::DecreasingCancelEarliest,
+        Crowding::RandomCancelEarliest,
+        Crowding::RescheduleEarliestLater,
+        Crowding::RescheduleRandomEarlier,
+    ];
+
+    /// Name in bench ids.
+    pub fn name(self) -> &'static str {
+        match self {
+            Crowding::CancelRandom => "cancel_random",
+            Crowding::DecreasingCancelEarliest => "decreasing_cancel_earliest",
+            Crowding::RandomCancelEarliest => "random_cancel_earliest",
+            Crowding::RescheduleEarliestLater => "reschedule_earliest_later",
+            Crowding::RescheduleRandomEarlier => "reschedule_random_earlier",
+        }
+    }
+}
+
+/// "adversarial": `n` timers crowded into one coarse slot of a wheel that stays at tick 0,
+/// used by one [`Crowding`] pattern. The slot always holds `n` timers between steps.
+///
+/// With time standing still, the patterns that take the earliest timer move the slot's
+/// deadlines toward its end (and the decreasing inserts meet the cancels after `n / 2` steps),
+/// so every `n / 2` steps the table is built again from the same kind of start, outside the
+/// measured time. A phase's cost includes the splits its first steps trigger.
+pub struct Crowd {
+    wheel: TimerWheel<u64>,
+    /// Timers in the slot.
+    n: usize,
+    /// Indexed by each timer's value; one spare entry for a pattern that inserts before it
+    /// cancels.
+    keys: Vec<TimerKey>,
+    /// The entry of `keys` no pending timer uses, for the insert-then-cancel patterns.
+    spare: usize,
+    rng: SplitMix64,
+    pattern: Crowding,
+    /// Steps left before the table is built again.
+    left: u64,
+    /// Inserts made in decreasing deadline order since the table was built.
+    descending: u64,
+}
+
+impl Crowd {
+    /// `n` timers (at least 2) in the slot, the table built for `pattern`.
+    pub fn new(n: usize, pattern: Crowding) -> Self {
+        assert!(n >= 2, "a crowd of {n}");
+        let mut crowd = Crowd {
+            wheel: TimerWheel::with_capacity(n + 1),
+            n,
+            keys: Vec::with_capacity(n + 1),
+            spare: n,
+            rng: SplitMix64::new(SEED),
+            pattern,
+            left: 0,
+            descending: 0,
+        };
+        crowd.build();
+        crowd
+    }
+
+    /// Empties the wheel and inserts the table again: `n` timers at random deadlines in the
+    /// slot, or in decreasing deadline order for `DecreasingCancelEarliest`.
+    fn build(&mut self) {
+        let n = self.n;
+        self.wheel.clear();
+        self.keys.clear();
+        self.descending = 0;
+        for value in 0..n as u64 {
+            let deadline = match self.pattern {
+                Crowding::DecreasingCancelEarliest => self.next_descending(n),
+                _ => self.random_deadline(),
+            };
+            self.keys.push(self.wheel.insert_at(deadline, value));
+        }
+        // The spare entry: a key that names no pending timer.
+        let spare = self.wheel.insert_at(CROWD_START, n as u64);
+        self.wheel.cancel(spare);
+        self.keys.push(spare);
+        self.spare = n;
+        self.left = n as u64 / 2;
+    }
+
+    fn random_deadline(&mut self) -> u64 {
+        CROWD_START + self.rng.below(CROWD_END - CROWD_START)
+    }
+
+    /// The next deadline of the decreasing order: from the slot's last tick down to its first,
+    /// `n / 4096` timers a tick, then again from the last.
+    fn next_descending(&mut self, n: usize) -> u64 {
+        let span = CROWD_END - CROWD_START;
+        let step = self.descending * span / n as u64;
+        self.descending += 1;
+        CROWD_END - 1 - step % span
+    }
+
+    /// Runs `steps` steps and returns the time they took, not counting the rebuilds.
+    pub fn run(&mut self, steps: u64) -> Duration {
+        let mut elapsed = Duration::ZERO;
+        let mut steps_left = steps;
+        while steps_left > 0 {
+            if self.left == 0 {
+                self.build();
+            }
+            let phase = steps_left.min(self.left);
+            let start = Instant::now();
+            for _ in 0..phase {
+                self.step();
+            }
+            elapsed += start.elapsed();
+            assert_eq!(self.wheel.len(), self.n, "{:?} left the slot", self.pattern);
+            self.left -= phase;
+            steps_left -= phase;
+        }
+        elapsed
+    }
+
+    fn step(&mut self) {
+        match self.pattern {
+            Crowding::CancelRandom => {
+                let value = self.rng.below(self.n as u64);
+                black_box(self.wheel.cancel(self.keys[value as usize]));
+                black_box(self.wheel.next_deadline());
+                let deadline = self.random_deadline();
+                self.keys[value as usize] = self.wheel.insert_at(deadline, value);
+                black_box(self.wheel.next_deadline());
+            }
+            Crowding::DecreasingCancelEarliest | Crowding::RandomCancelEarliest => {
+                let deadline = match self.pattern {
+                    Crowding::DecreasingCancelEarliest => self.next_descending(self.n),
+                    _ => self.random_deadline(),
+                };
+                self.keys[self.spare] = self.wheel.insert_at(deadline, self.spare as u64);
+                black_box(self.wheel.next_deadline());
+                let (key, _, &value) = self.wheel.peek().expect("a crowded slot");
+                black_box(self.wheel.cancel(key));
+                self.spare = value as usize;
+                black_box(self.wheel.next_deadline());
+            }
+            Crowding::RescheduleEarliestLater => {
+                let (key, deadline, _) = self.wheel.peek().expect("a crowded slot");
+                // The earliest is at the slot's last tick only if every timer is.
+                let later = deadline + 1 + self.rng.below((CROWD_END - 1 - deadline).max(1));
+                self.wheel.reschedule(key, later.min(CROWD_END - 1));
+                black_box(self.wheel.next_deadline());
+            }
+            Crowding::RescheduleRandomEarlier => {
+                let key = self.keys[self.rng.below(self.n as u64) as usize];
+                let deadline = self.wheel.deadline(key).expect("a pending timer");
+                let earlier = CROWD_START + self.rng.below((deadline - CROWD_START).max(1));
+                self.wheel.reschedule(key, earlier);
+                black_box(self.wheel.next_deadline());
+            }
+        }
     }
 }
