@@ -129,26 +129,38 @@ fn trace<Q: TimerQueue<u64>>(mut queue: Q, ops: &[Op]) -> Vec<(Event, u64, usize
     trace
 }
 
-fn check(seed: u64, len: usize) {
-    let ops = ops(seed, len);
-    let wheel = trace(TimerWheel::new(), &ops);
-    let lazy = trace(LazyBinaryHeap::new(), &ops);
-    let indexed = trace(IndexedHeap::new(), &ops);
-    let btree = trace(BTreeQueue::new(), &ops);
+type Trace = Vec<(Event, u64, usize, Option<u64>)>;
+
+/// Runs `ops` on every queue and panics at the first step where a baseline differs from the
+/// wheel; returns the wheel's trace.
+fn compare(stream: &str, ops: &[Op]) -> Trace {
+    let wheel = trace(TimerWheel::new(), ops);
+    let lazy = trace(LazyBinaryHeap::new(), ops);
+    let indexed = trace(IndexedHeap::new(), ops);
+    let btree = trace(BTreeQueue::new(), ops);
     for (name, other) in [("lazy", &lazy), ("indexed", &indexed), ("btree", &btree)] {
         if let Some(step) = (0..wheel.len()).find(|&i| wheel[i] != other[i]) {
             panic!(
-                "seed {seed}: {name} differs from the wheel at step {step} ({:?}):\n  wheel {:?}\n  {name} {:?}",
+                "{stream}: {name} differs from the wheel at step {step} ({:?}):\n  wheel {:?}\n  {name} {:?}",
                 ops[step], wheel[step], other[step]
             );
         }
     }
-    let fired = wheel
+    wheel
+}
+
+/// Timers fired in a trace.
+fn fired(trace: &Trace) -> usize {
+    trace
         .iter()
         .filter(|(event, ..)| matches!(event, Event::Fired(Some(_), _)))
-        .count();
+        .count()
+}
+
+fn check(seed: u64, len: usize) {
+    let wheel = compare(&format!("seed {seed}"), &ops(seed, len));
     assert!(
-        len < 100 || fired > 0,
+        len < 100 || fired(&wheel) > 0,
         "seed {seed}: nothing fired, the stream tests little"
     );
 }
@@ -211,4 +223,123 @@ fn mass_cancellation_and_rebuild_keep_the_sequence() {
     assert_eq!(survivors(LazyBinaryHeap::new()), expected);
     assert_eq!(survivors(IndexedHeap::new()), expected);
     assert_eq!(survivors(BTreeQueue::new()), expected);
+}
+
+/// A stream that keeps moving timers later at one level, from `start`: timers crowd the next
+/// few slots of `level` (64^level ticks each), and are rescheduled later again and again, by
+/// amounts that keep them in their slot, move them to a later slot or level, or to the end of
+/// time. The wheel leaves such a timer where it is and files it again by its true deadline when
+/// time reaches its slot (or when the slot, as the first occupied one, must be split), so time
+/// moves by fractions of a slot and onto slot boundaries. Cancels, reschedules earlier and
+/// polls are interleaved.
+fn lazy_ops(seed: u64, level: u32, start: u64, len: usize) -> Vec<Op> {
+    let mut rng = SplitMix64::new(seed);
+    let span = 1u64 << (6 * level);
+    let mut cursor = start;
+    // The deadline each insert's timer was last given (it may have fired or been cancelled).
+    let mut deadlines: Vec<u64> = Vec::new();
+    let mut ops = vec![Op::Advance { now: start }];
+    // A timer to move: mostly a recent one, which is more likely still pending.
+    let pick = |rng: &mut SplitMix64, inserts: usize| {
+        let recent = inserts.min(16) as u64;
+        match rng.below(3) {
+            0 => rng.below(inserts as u64) as usize,
+            _ => inserts - 1 - rng.below(recent) as usize,
+        }
+    };
+    for _ in 0..len {
+        let inserts = deadlines.len();
+        let op = match rng.below(24) {
+            0..=5 => {
+                // One of the next three slots of this level (or of the next level up, near the
+                // end of a block).
+                let slot = (cursor & !(span - 1)).saturating_add(span * (1 + rng.below(3)));
+                let deadline = slot.saturating_add(rng.below(span));
+                deadlines.push(deadline);
+                Op::Insert { deadline }
+            }
+            6..=12 if inserts > 0 => {
+                let n = pick(&mut rng, inserts);
+                let current = deadlines[n].max(cursor);
+                let last_of_slot = current | (span - 1);
+                let deadline = match rng.below(6) {
+                    0 => current.saturating_add(rng.below(8)),
+                    // Still in the slot of this level.
+                    1 => current.saturating_add(rng.below(last_of_slot - current + 1)),
+                    // Into a later slot of this level: just past the boundary, or further.
+                    2 => last_of_slot.saturating_add(1 + rng.below(2)),
+                    3 => last_of_slot.saturating_add(1 + rng.below(2 * span)),
+                    // A level up.
+                    4 => current.saturating_add((span << 6).saturating_mul(1 + rng.below(2))),
+                    _ => u64::MAX - rng.below(2),
+                };
+                deadlines[n] = deadline;
+                Op::Reschedule { n, deadline }
+            }
+            13 | 14 if inserts > 0 => {
+                // Earlier: inside its slot of this level, or before it.
+                let n = pick(&mut rng, inserts);
+                let current = deadlines[n].max(cursor);
+                let first_of_slot = (current & !(span - 1)).max(cursor);
+                let deadline = match rng.below(2) {
+                    0 => first_of_slot + rng.below(current - first_of_slot + 1),
+                    _ => first_of_slot.saturating_sub(1 + rng.below(span)),
+                };
+                deadlines[n] = deadline;
+                Op::Reschedule { n, deadline }
+            }
+            15..=17 if inserts > 0 => Op::Cancel {
+                n: pick(&mut rng, inserts),
+            },
+            18 | 19 => {
+                cursor = cursor.saturating_add(rng.below(span / 8 + 1));
+                Op::Poll { now: cursor }
+            }
+            _ => {
+                cursor = match rng.below(4) {
+                    // Onto the start of the next slot of this level, or just before it.
+                    0 => (cursor | (span - 1)).saturating_add(rng.below(2)),
+                    _ => cursor.saturating_add(rng.below(span / 4 + 1)),
+                };
+                Op::Advance { now: cursor }
+            }
+        };
+        ops.push(op);
+    }
+    // Everything left fires, in order.
+    ops.push(Op::Advance { now: u64::MAX });
+    ops
+}
+
+#[test]
+fn lazily_moved_timers_fire_in_the_same_order_at_every_level() {
+    let mut rng = SplitMix64::new(17);
+    for level in 1..=10u32 {
+        let span = 1u64 << (6 * level);
+        let starts = [
+            0,
+            rng.next_u64() >> 64u32.saturating_sub(6 * level + 8),
+            rng.next_u64(),
+            // Across the end of time: the last slots of the last block, where deadlines
+            // saturate at u64::MAX.
+            u64::MAX - span.saturating_mul(8 + rng.below(24)).min(u64::MAX / 2) - rng.below(span),
+            u64::MAX - rng.below(64),
+        ];
+        for (i, &start) in starts.iter().enumerate() {
+            for round in 0..3 {
+                let seed = u64::from(level) << 16 | (i as u64) << 8 | round;
+                let ops = lazy_ops(seed, level, start, 1_500);
+                let wheel = compare(&format!("level {level}, start {start}, seed {seed}"), &ops);
+                let moved = wheel
+                    .iter()
+                    .filter(|(event, ..)| *event == Event::Rescheduled(true))
+                    .count();
+                assert!(
+                    moved > 15 && fired(&wheel) > 200,
+                    "level {level}, start {start}: {moved} moves, {} fired: the stream tests little",
+                    fired(&wheel)
+                );
+            }
+        }
+    }
 }

@@ -1,11 +1,13 @@
 //! The wheel against the baselines and crates.io peers, workload by workload. Bench ids are
-//! `workload/implementation/N`; every time reported is per operation (per step for "timeouts"
-//! and "reschedule", per timer otherwise).
+//! `workload/implementation/N` (`adversarial/pattern/N`, the wheel alone); every time reported
+//! is per operation (per step for "timeouts", "reschedule" and "adversarial", per timer
+//! otherwise).
 //!
 //! ```text
 //! cargo bench --bench queues -- --warm-up-time 1 --measurement-time 3
 //! cargo bench --bench queues -- 'timeouts/.*/1000000'
 //! cargo bench --bench queues -- '^budget/'    # the touch budget, docs/benchmarks.md
+//! cargo bench --bench queues -- '^adversarial/'   # one crowded slot, the wheel alone
 //! TIERWHEEL_BENCH_HUGE=1 cargo bench --bench queues -- 'timeouts/.*/10000000'
 //! ```
 
@@ -17,7 +19,8 @@ use tierwheel::baseline::{BTreeQueue, IndexedHeap, LazyBinaryHeap};
 use tierwheel::TimerWheel;
 
 use tierwheel_bench::workloads::{
-    self, Budget, Connections, Floor, HashWheel, Nexus, Subject, TokioDelayQueue, Touch,
+    self, Budget, Connections, Crowd, Crowding, Floor, HashWheel, Nexus, Subject, TokioDelayQueue,
+    Touch,
 };
 
 const SIZES: [usize; 4] = [1_000, 10_000, 100_000, 1_000_000];
@@ -170,5 +173,33 @@ fn spread(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, insert, timeouts, fire, reschedule, idle, spread, budget);
+/// The wheel alone with N timers crowded into one level-2 slot (deadlines in [4096, 8192) on a
+/// wheel at tick 0), `next_deadline()` asked after every operation, under patterns that take
+/// the earliest timer again and again. Each should cost within a small factor of
+/// `cancel_random` at the same N, and not grow with N. A step is an insert and a cancel for the
+/// first three patterns, one reschedule for the last two (see `Crowding`).
+fn adversarial(c: &mut Criterion) {
+    let mut group = group(c, "adversarial");
+    for n in [16_384, 65_536] {
+        for pattern in Crowding::ALL {
+            group.bench_with_input(BenchmarkId::new(pattern.name(), n), &n, |b, &n| {
+                let mut crowd = Crowd::new(n, pattern);
+                b.iter_custom(|steps| crowd.run(steps));
+            });
+        }
+    }
+    group.finish();
+}
+
+criterion_group!(
+    benches,
+    insert,
+    timeouts,
+    fire,
+    reschedule,
+    idle,
+    spread,
+    budget,
+    adversarial
+);
 criterion_main!(benches);

@@ -7,7 +7,7 @@ use std::hint::black_box;
 use std::time::{Duration, Instant};
 
 use tierwheel::baseline::{BTreeQueue, IndexedHeap, LazyBinaryHeap, SplitMix64, TimerQueue};
-use tierwheel::TimerWheel;
+use tierwheel::{TimerKey, TimerWheel};
 
 /// "timeouts"/"reschedule": a timer is due this many ticks after its last touch...
 pub const TIMEOUT: u64 = 30_000;
@@ -42,10 +42,16 @@ pub trait Subject {
     fn release(&mut self, key: Self::Key) {
         let _ = key;
     }
+    /// The tick an event loop would sleep until, if the implementation tells: the connection
+    /// table counts the wakeups at it that find nothing due. `None` for those it is not asked
+    /// of.
+    fn next_deadline(&self) -> Option<u64> {
+        None
+    }
 }
 
 macro_rules! queue_subject {
-    ($ty:ty, $name:literal) => {
+    ($ty:ty, $name:literal $(, $next_deadline:ident)?) => {
         impl Subject for $ty {
             type Key = <$ty as TimerQueue<u64>>::Key;
             const NAME: &'static str = $name;
@@ -66,11 +72,18 @@ macro_rules! queue_subject {
                     fired.push(value);
                 }
             }
+            $(
+                fn $next_deadline(&self) -> Option<u64> {
+                    TimerQueue::next_deadline(self)
+                }
+            )?
         }
     };
 }
 
-queue_subject!(TimerWheel<u64>, "wheel");
+// Only the wheel is asked for its next deadline: the figure is about its exactness, and the
+// others' steps stay as they were.
+queue_subject!(TimerWheel<u64>, "wheel", next_deadline);
 queue_subject!(LazyBinaryHeap<u64>, "lazy_heap");
 queue_subject!(IndexedHeap<u64>, "indexed_heap");
 queue_subject!(BTreeQueue<u64>, "btree");
@@ -421,6 +434,11 @@ pub struct Connections<S: Subject> {
     touch: Touch,
     /// Timers fired so far.
     pub fired_total: u64,
+    /// Ticks at which the subject's reported next deadline was due, so an event loop would have
+    /// woken up: counted only for a subject that reports one.
+    pub wakeups: u64,
+    /// Of those, the wakeups whose poll fired nothing.
+    pub empty_wakeups: u64,
 }
 
 impl<S: Subject> Connections<S> {
@@ -443,7 +461,17 @@ impl<S: Subject> Connections<S> {
             fired: Vec::new(),
             touch,
             fired_total: 0,
+            wakeups: 0,
+            empty_wakeups: 0,
         }
+    }
+
+    /// Wakeups that found nothing due, per 10^6 touches; `None` if the subject reports no next
+    /// deadline.
+    pub fn empty_wakeups_per_million(&self) -> Option<f64> {
+        // The table always holds its n timers: a subject that reports deadlines reports one.
+        self.subject.next_deadline()?;
+        Some(self.empty_wakeups as f64 * 1e6 / self.steps.max(1) as f64)
     }
 
     /// The jitter of connection `slot` touched now: fixed per connection for `Touch::Idle`,
@@ -480,8 +508,18 @@ impl<S: Subject> Connections<S> {
             self.steps += 1;
             if self.steps.is_multiple_of(STEPS_PER_TICK) {
                 self.now += 1;
+                // An event loop sleeps until the next deadline and polls there. Every timer is
+                // due after the previous tick, so a deadline due by now is this very tick.
+                let wakeup = self
+                    .subject
+                    .next_deadline()
+                    .is_some_and(|at| at <= self.now);
                 let mut fired = std::mem::take(&mut self.fired);
                 self.subject.advance(self.now, &mut fired);
+                if wakeup {
+                    self.wakeups += 1;
+                    self.empty_wakeups += u64::from(fired.is_empty());
+                }
                 self.fired_total += fired.len() as u64;
                 for slot in fired.drain(..) {
                     let old = self.keys[slot as usize]
@@ -577,5 +615,194 @@ fn insert_and_fire<S: Subject>(
     for &slot in fired.iter() {
         let key = keys[slot as usize].take().expect("fired once");
         subject.release(key);
+    }
+}
+
+/// "adversarial": first tick of the one coarse slot every timer is due in, on a wheel at tick
+/// 0: slot 1 of level 2, 4096 ticks long.
+pub const CROWD_START: u64 = 4096;
+/// "adversarial": one past the slot's last tick.
+pub const CROWD_END: u64 = 8192;
+
+/// How an "adversarial" step uses the crowded slot. Every step asks `next_deadline()` after
+/// each wheel operation, as an event loop does before it sleeps.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub enum Crowding {
+    /// The baseline: cancel a random timer and insert its replacement at a random deadline in
+    /// the slot. A step is the pair.
+    CancelRandom,
+    /// The table is inserted in decreasing deadline order, so that each list holds its
+    /// earliest timer last; a step inserts the next timer of that order (from the slot's end
+    /// downward) and cancels the earliest. A step is the pair.
+    DecreasingCancelEarliest,
+    /// Insert a random deadline in the slot and cancel the earliest, as a priority queue is
+    /// used. A step is the pair.
+    RandomCancelEarliest,
+    /// Reschedule the earliest timer to a random later deadline in the slot. A step is one
+    /// reschedule.
+    RescheduleEarliestLater,
+    /// Reschedule a random timer to a random earlier deadline in the slot: a lazy move while
+    /// the deadline stays in the part of the slot the timer is filed in (all of it, or a finer
+    /// slot once it is split), a move at once otherwise. A step is one reschedule.
+    RescheduleRandomEarlier,
+}
+
+impl Crowding {
+    /// Every pattern, the baseline first.
+    pub const ALL: [Crowding; 5] = [
+        Crowding::CancelRandom,
+        Crowding::DecreasingCancelEarliest,
+        Crowding::RandomCancelEarliest,
+        Crowding::RescheduleEarliestLater,
+        Crowding::RescheduleRandomEarlier,
+    ];
+
+    /// Name in bench ids.
+    pub fn name(self) -> &'static str {
+        match self {
+            Crowding::CancelRandom => "cancel_random",
+            Crowding::DecreasingCancelEarliest => "decreasing_cancel_earliest",
+            Crowding::RandomCancelEarliest => "random_cancel_earliest",
+            Crowding::RescheduleEarliestLater => "reschedule_earliest_later",
+            Crowding::RescheduleRandomEarlier => "reschedule_random_earlier",
+        }
+    }
+}
+
+/// "adversarial": `n` timers crowded into one coarse slot of a wheel that stays at tick 0,
+/// used by one [`Crowding`] pattern. The slot always holds `n` timers between steps.
+///
+/// With time standing still, the patterns that take the earliest timer move the slot's
+/// deadlines toward its end (and the decreasing inserts meet the cancels after `n / 2` steps),
+/// so every `n / 2` steps the table is built again from the same kind of start, outside the
+/// measured time. A phase's cost includes the splits its first steps trigger.
+pub struct Crowd {
+    wheel: TimerWheel<u64>,
+    /// Timers in the slot.
+    n: usize,
+    /// Indexed by each timer's value; one spare entry for a pattern that inserts before it
+    /// cancels.
+    keys: Vec<TimerKey>,
+    /// The entry of `keys` no pending timer uses, for the insert-then-cancel patterns.
+    spare: usize,
+    rng: SplitMix64,
+    pattern: Crowding,
+    /// Steps left before the table is built again.
+    left: u64,
+    /// Inserts made in decreasing deadline order since the table was built.
+    descending: u64,
+}
+
+impl Crowd {
+    /// `n` timers (at least 2) in the slot, the table built for `pattern`.
+    pub fn new(n: usize, pattern: Crowding) -> Self {
+        assert!(n >= 2, "a crowd of {n}");
+        let mut crowd = Crowd {
+            wheel: TimerWheel::with_capacity(n + 1),
+            n,
+            keys: Vec::with_capacity(n + 1),
+            spare: n,
+            rng: SplitMix64::new(SEED),
+            pattern,
+            left: 0,
+            descending: 0,
+        };
+        crowd.build();
+        crowd
+    }
+
+    /// Empties the wheel and inserts the table again: `n` timers at random deadlines in the
+    /// slot, or in decreasing deadline order for `DecreasingCancelEarliest`.
+    fn build(&mut self) {
+        let n = self.n;
+        self.wheel.clear();
+        self.keys.clear();
+        self.descending = 0;
+        for value in 0..n as u64 {
+            let deadline = match self.pattern {
+                Crowding::DecreasingCancelEarliest => self.next_descending(n),
+                _ => self.random_deadline(),
+            };
+            self.keys.push(self.wheel.insert_at(deadline, value));
+        }
+        // The spare entry: a key that names no pending timer.
+        let spare = self.wheel.insert_at(CROWD_START, n as u64);
+        self.wheel.cancel(spare);
+        self.keys.push(spare);
+        self.spare = n;
+        self.left = n as u64 / 2;
+    }
+
+    fn random_deadline(&mut self) -> u64 {
+        CROWD_START + self.rng.below(CROWD_END - CROWD_START)
+    }
+
+    /// The next deadline of the decreasing order: from the slot's last tick down to its first,
+    /// `n / 4096` timers a tick, then again from the last.
+    fn next_descending(&mut self, n: usize) -> u64 {
+        let span = CROWD_END - CROWD_START;
+        let step = self.descending * span / n as u64;
+        self.descending += 1;
+        CROWD_END - 1 - step % span
+    }
+
+    /// Runs `steps` steps and returns the time they took, not counting the rebuilds.
+    pub fn run(&mut self, steps: u64) -> Duration {
+        let mut elapsed = Duration::ZERO;
+        let mut steps_left = steps;
+        while steps_left > 0 {
+            if self.left == 0 {
+                self.build();
+            }
+            let phase = steps_left.min(self.left);
+            let start = Instant::now();
+            for _ in 0..phase {
+                self.step();
+            }
+            elapsed += start.elapsed();
+            assert_eq!(self.wheel.len(), self.n, "{:?} left the slot", self.pattern);
+            self.left -= phase;
+            steps_left -= phase;
+        }
+        elapsed
+    }
+
+    fn step(&mut self) {
+        match self.pattern {
+            Crowding::CancelRandom => {
+                let value = self.rng.below(self.n as u64);
+                black_box(self.wheel.cancel(self.keys[value as usize]));
+                black_box(self.wheel.next_deadline());
+                let deadline = self.random_deadline();
+                self.keys[value as usize] = self.wheel.insert_at(deadline, value);
+                black_box(self.wheel.next_deadline());
+            }
+            Crowding::DecreasingCancelEarliest | Crowding::RandomCancelEarliest => {
+                let deadline = match self.pattern {
+                    Crowding::DecreasingCancelEarliest => self.next_descending(self.n),
+                    _ => self.random_deadline(),
+                };
+                self.keys[self.spare] = self.wheel.insert_at(deadline, self.spare as u64);
+                black_box(self.wheel.next_deadline());
+                let (key, _, &value) = self.wheel.peek().expect("a crowded slot");
+                black_box(self.wheel.cancel(key));
+                self.spare = value as usize;
+                black_box(self.wheel.next_deadline());
+            }
+            Crowding::RescheduleEarliestLater => {
+                let (key, deadline, _) = self.wheel.peek().expect("a crowded slot");
+                // The earliest is at the slot's last tick only if every timer is.
+                let later = deadline + 1 + self.rng.below((CROWD_END - 1 - deadline).max(1));
+                self.wheel.reschedule(key, later.min(CROWD_END - 1));
+                black_box(self.wheel.next_deadline());
+            }
+            Crowding::RescheduleRandomEarlier => {
+                let key = self.keys[self.rng.below(self.n as u64) as usize];
+                let deadline = self.wheel.deadline(key).expect("a pending timer");
+                let earlier = CROWD_START + self.rng.below((deadline - CROWD_START).max(1));
+                self.wheel.reschedule(key, earlier);
+                black_box(self.wheel.next_deadline());
+            }
+        }
     }
 }

@@ -1,9 +1,11 @@
 //! `TimerWheel` against the plain reference model of `tests/model/mod.rs` (the same model the
 //! property test uses), over a fuzz-chosen start tick and stream of operations. Any difference
-//! in a returned value, `now()`, `len()`, `is_empty()` or `next_deadline()` panics.
+//! in a returned value, `now()`, `len()`, `is_empty()`, `next_deadline()` or `peek()` panics.
 //!
 //! The operation types bias deadlines toward ties, level and slot boundaries, the past and the
-//! end of time; keys are picked among the pending ones or among every key ever minted (stale).
+//! end of time, and move timers relative to their own deadlines (later within or past their
+//! slot, earlier within or before it); keys are picked among the pending ones, as the next to
+//! fire, or among every key ever minted (stale).
 #![no_main]
 
 #[path = "../../tests/model/mod.rs"]

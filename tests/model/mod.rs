@@ -7,8 +7,16 @@
 //! types also derive `arbitrary::Arbitrary`.
 //!
 //! The model is the specification, written as directly as possible: a `BTreeMap` keyed by
-//! `(effective deadline, insertion sequence)` is the firing order, and a map from timer id to
-//! its entry answers `deadline`, `cancel` and `reschedule`.
+//! `(effective deadline, insertion sequence)` is the firing order, a reschedule taking a new
+//! sequence number as an insertion does, and a map from timer id to its entry answers
+//! `deadline`, `cancel` and `reschedule`. After every operation the harness compares `now()`,
+//! `len()`, `is_empty()`, `next_deadline()` and `peek()` (key, deadline, value).
+//!
+//! Besides reschedules to any tick, the operations move a timer relative to its own deadline:
+//! later by a little, past a slot or level boundary, or to the end of time (the wheel leaves
+//! such a timer where it is and files it again when time reaches its slot), and earlier within
+//! its coarse slot or before it; and they pick the next timer to fire, whose moves and cancels
+//! the wheel must answer with an exact `next_deadline()` at once.
 
 use std::collections::{BTreeMap, HashSet};
 
@@ -45,6 +53,41 @@ pub(crate) enum KeyPick {
     Live(u16),
     /// The n-th key ever minted (modulo how many there are), pending or stale.
     Any(u16),
+    /// The next timer to fire (the key `peek()` gives); any timer if none is pending.
+    Next,
+}
+
+/// A deadline later than a timer's own (its effective deadline: the deadline asked for, or
+/// `now()` if that has passed), never earlier.
+#[derive(Clone, Debug)]
+#[cfg_attr(fuzzing, derive(arbitrary::Arbitrary))]
+pub(crate) enum Later {
+    /// `n` ticks later, saturating: usually still in the timer's slot.
+    By(u16),
+    /// `64^level + offset` ticks later (as in `Time::LevelBoundary`): past a slot of that level.
+    Span { level: u8, offset: i8 },
+    /// The first multiple of `64^level` after the deadline, plus `offset` (but not earlier than
+    /// the deadline): just before or after the end of its slot of that level.
+    NextSlot { level: u8, offset: i8 },
+    /// `u64::MAX - n` (but not earlier than the deadline): the end of time.
+    End(u16),
+}
+
+/// A deadline earlier than a timer's own (its effective deadline), or the same when there is
+/// no room. The *coarse slot* is the one of the level where a timer due then is filed now.
+#[derive(Clone, Debug)]
+#[cfg_attr(fuzzing, derive(arbitrary::Arbitrary))]
+pub(crate) enum Earlier {
+    /// `n` ticks earlier, saturating at 0 (into the past).
+    By(u16),
+    /// A tick (picked by `n`) from the start of its coarse slot (or `now()`, if later) up to
+    /// just before its deadline: earlier, still inside the slot.
+    InSlot(u16),
+    /// The same inside its slot of level `level % 10 + 1`, which may start before `now()`.
+    InSlotOf { level: u8, n: u16 },
+    /// `n + 1` ticks before the start of its coarse slot, saturating at 0: out of the slot,
+    /// perhaps into the past.
+    BeforeSlot(u16),
 }
 
 /// One operation on the wheel.
@@ -63,6 +106,17 @@ pub(crate) enum Op {
     },
     Cancel(KeyPick),
     Reschedule(KeyPick, Time),
+    /// `reschedule` later than the timer's own deadline.
+    RescheduleLater(KeyPick, Later),
+    /// `reschedule` earlier than the timer's own deadline.
+    RescheduleEarlier(KeyPick, Earlier),
+    /// Reschedules every `(step % 8 + 2)`-th pending timer later, starting at the `offset`-th:
+    /// leaves a crowded slot full of timers whose true deadlines lie elsewhere.
+    RescheduleEvery {
+        step: u8,
+        offset: u8,
+        later: Later,
+    },
     Deadline(KeyPick),
     Poll(Time),
     /// `advance(to)`, taking at most `take` timers from the `Drain` before dropping it.
@@ -112,6 +166,26 @@ fn level_boundary(level: u8, offset: i8) -> u64 {
         level => 1 << (6 * level),
     };
     boundary.saturating_add_signed(i64::from(offset))
+}
+
+/// The level a timer due at `deadline` (at or after `now`) is filed on at `now`: that of the
+/// highest bit in which the two differ, six bits a level (the wheel's documented geometry).
+fn level_of(now: u64, deadline: u64) -> u32 {
+    (63 - ((now ^ deadline) | 63).leading_zeros()) / 6
+}
+
+/// The first tick of the slot of `level` that holds `tick`.
+fn slot_start(tick: u64, level: u32) -> u64 {
+    tick & !((1u64 << (6 * level)) - 1)
+}
+
+/// A tick picked by `n` in `[start, end)`, or `end` if that is empty.
+fn tick_in(start: u64, end: u64, n: u16) -> u64 {
+    if start < end {
+        start + u64::from(n) % (end - start)
+    } else {
+        end
+    }
 }
 
 impl Delay {
@@ -167,6 +241,12 @@ impl Model {
         self.queue.keys().next().map(|&(effective, _)| effective)
     }
 
+    /// The next timer to fire as `(id, asked-for deadline)`.
+    pub(crate) fn peek(&self) -> Option<(usize, u64)> {
+        let (_, &id) = self.queue.first_key_value()?;
+        Some((id, self.pending[&id].deadline))
+    }
+
     /// Inserts timer `id` (which must be new) due at `deadline`.
     pub(crate) fn insert_at(&mut self, id: usize, deadline: u64) {
         let entry = self.enqueue(id, deadline);
@@ -214,6 +294,45 @@ impl Model {
         self.pending.get(&id).map(|entry| entry.deadline)
     }
 
+    /// The deadline a move relative to timer `id` is measured from: its effective deadline
+    /// now, `max(deadline, now)`; `now` for a timer that is not pending.
+    fn base(&self, id: usize) -> u64 {
+        self.pending
+            .get(&id)
+            .map_or(self.now, |entry| entry.deadline.max(self.now))
+    }
+
+    /// A deadline `later` after timer `id`'s own.
+    pub(crate) fn later(&self, id: usize, later: &Later) -> u64 {
+        let base = self.base(id);
+        match *later {
+            Later::By(n) => base.saturating_add(u64::from(n)),
+            Later::Span { level, offset } => base.saturating_add(level_boundary(level, offset)),
+            Later::NextSlot { level, offset } => {
+                let shift = 6 * u32::from(level % 11);
+                let next = ((u128::from(base) >> shift) + 1) << shift;
+                let next = u64::try_from(next).unwrap_or(u64::MAX);
+                next.saturating_add_signed(i64::from(offset)).max(base)
+            }
+            Later::End(n) => (u64::MAX - u64::from(n)).max(base),
+        }
+    }
+
+    /// A deadline `earlier` before timer `id`'s own.
+    pub(crate) fn earlier(&self, id: usize, earlier: &Earlier) -> u64 {
+        let base = self.base(id);
+        let coarse = slot_start(base, level_of(self.now, base)).max(self.now);
+        match *earlier {
+            Earlier::By(n) => base.saturating_sub(u64::from(n)),
+            Earlier::InSlot(n) => tick_in(coarse, base, n),
+            Earlier::InSlotOf { level, n } => {
+                let start = slot_start(base, u32::from(level % 10) + 1).max(self.now);
+                tick_in(start, base, n)
+            }
+            Earlier::BeforeSlot(n) => coarse.saturating_sub(u64::from(n) + 1),
+        }
+    }
+
     /// The next due timer as `(id, asked-for deadline)`, updating `now` as the contract says.
     pub(crate) fn poll(&mut self, now: u64) -> Option<(usize, u64)> {
         let now = now.max(self.now);
@@ -249,7 +368,9 @@ impl Model {
                 let n = usize::from(n) % self.pending.len();
                 self.pending.keys().nth(n).copied()
             }
+            KeyPick::Next if !self.pending.is_empty() => self.peek().map(|(id, _)| id),
             KeyPick::Live(n) | KeyPick::Any(n) => Some(usize::from(n) % minted),
+            KeyPick::Next => Some(0),
         }
     }
 
@@ -339,9 +460,36 @@ impl Harness {
             Op::Reschedule(pick, at) => {
                 if let Some(id) = self.model.pick(pick, self.keys.len()) {
                     let deadline = self.model.resolve(at);
-                    let got = self.wheel.reschedule(self.keys[id], deadline);
-                    let want = self.model.reschedule(id, deadline);
-                    assert_eq!(got, want, "reschedule(id {id}, {deadline}) {op:?}");
+                    self.reschedule(id, deadline, op);
+                }
+            }
+            Op::RescheduleLater(pick, later) => {
+                if let Some(id) = self.model.pick(pick, self.keys.len()) {
+                    let deadline = self.model.later(id, later);
+                    self.reschedule(id, deadline, op);
+                }
+            }
+            Op::RescheduleEarlier(pick, earlier) => {
+                if let Some(id) = self.model.pick(pick, self.keys.len()) {
+                    let deadline = self.model.earlier(id, earlier);
+                    self.reschedule(id, deadline, op);
+                }
+            }
+            Op::RescheduleEvery {
+                step,
+                offset,
+                later,
+            } => {
+                let step = usize::from(step % 8 + 2);
+                let moved: Vec<usize> = self
+                    .model
+                    .pending_ids()
+                    .skip(usize::from(*offset))
+                    .step_by(step)
+                    .collect();
+                for id in moved {
+                    let deadline = self.model.later(id, later);
+                    self.reschedule(id, deadline, op);
                 }
             }
             Op::Deadline(pick) => {
@@ -407,6 +555,13 @@ impl Harness {
         self.check_state(op);
     }
 
+    /// Reschedules timer `id` to `deadline` on both and compares what they return.
+    fn reschedule(&mut self, id: usize, deadline: u64, op: &Op) {
+        let got = self.wheel.reschedule(self.keys[id], deadline);
+        let want = self.model.reschedule(id, deadline);
+        assert_eq!(got, want, "reschedule(id {id}, {deadline}) {op:?}");
+    }
+
     fn mint(&mut self, key: TimerKey) {
         assert!(
             self.minted.insert(key),
@@ -429,6 +584,13 @@ impl Harness {
             model.next_deadline(),
             "next_deadline() after {after:?}"
         );
+        let got = wheel
+            .peek()
+            .map(|(key, deadline, &value)| (key, deadline, value));
+        let want = model
+            .peek()
+            .map(|(id, deadline)| (self.keys[id], deadline, id));
+        assert_eq!(got, want, "peek() after {after:?}");
     }
 
     /// Runs everything that is left to the end of time and checks it all fires, in order.

@@ -182,6 +182,10 @@ struct Extras {
     fired: u64,
     /// `fire` and `spread`: adjacent pairs fired out of order, in one untimed run.
     inversions: Option<usize>,
+    /// The connections workloads, for an implementation that reports its next deadline: the
+    /// wakeups at it that found nothing due, per 10^6 touches, and the wakeups, over every
+    /// step of the first round.
+    empty_wakeups: Option<(f64, u64)>,
 }
 
 /// Runs `work` in growing chunks until `duration` has passed; returns ns per operation.
@@ -221,6 +225,7 @@ fn run<S: Subject>(options: &Options, n: usize, first_round: bool) -> Measuremen
             bytes: (live_bytes() - before - keys) as f64 / n as f64,
             fired: connections.fired_total,
             inversions: None,
+            empty_wakeups: None,
         });
         table = Some(connections);
     }
@@ -256,6 +261,11 @@ fn run<S: Subject>(options: &Options, n: usize, first_round: bool) -> Measuremen
         measure(duration, batches)
     };
     if let Some(table) = table {
+        if let Some(extras) = extras.as_mut().filter(|_| connections_workload) {
+            extras.empty_wakeups = table
+                .empty_wakeups_per_million()
+                .map(|rate| (rate, table.wakeups));
+        }
         table.finish();
     }
     Measurement {
@@ -529,6 +539,27 @@ fn report(options: &Options, names: &[&'static str], results: &Results) {
             "Adjacent pairs of the fired sequence out of firing order (by deadline, then \
              insertion), of N - 1: 0 for an implementation that fires in order."
         );
+    }
+
+    if options.workload == Workload::Idle {
+        let cells: Vec<String> = options
+            .sizes
+            .iter()
+            .filter_map(|&n| {
+                let (rate, wakeups) = extras(WHEEL, n)?.empty_wakeups?;
+                Some(format!(
+                    "{rate:.1} at N = {} (of {} wakeups)",
+                    thousands(n),
+                    thousands(wakeups)
+                ))
+            })
+            .collect();
+        if !cells.is_empty() {
+            println!(
+                "Wakeups at the wheel's next_deadline() that found nothing due, per 10^6 touches: {}.",
+                cells.join(", ")
+            );
+        }
     }
 
     // Every implementation that fires at the exact tick fires the same timers; say so when one
