@@ -602,6 +602,31 @@ fn timeout_resets_fail_once_its_fate_is_decided_and_never_revive_it() {
     assert_eq!(unfired.status(), TimerStatus::Expired);
 }
 
+/// A callback that cancels a timer due at the same tick, scheduled after it, stops it: timers
+/// due together fire one after another, in order, as the wheel and the `Scheduler` fire them
+/// (and asyncio skips a cancelled handle that was already due).
+#[test]
+#[ignore = "the driver takes every timer due in a pass before it runs any callback, so a \
+            callback's cancel of a timer due in the same pass returns false and that timer runs"]
+fn a_callback_cancels_a_timer_due_at_the_same_tick() {
+    let (mut driver, handle) = manual();
+    let slot: Arc<std::sync::Mutex<Option<Timeout>>> = Arc::default();
+    let (won_tx, won) = mpsc::channel();
+    let victim_slot = Arc::clone(&slot);
+    handle
+        .call_at(ms(5), move || {
+            let victim = victim_slot.lock().unwrap().take().unwrap();
+            won_tx.send(victim.cancel()).unwrap();
+        })
+        .unwrap();
+    let (victim, victim_runs) = counted(&handle, ms(5));
+    *slot.lock().unwrap() = Some(victim.clone());
+    driver.run_until(ms(5));
+    assert_eq!(won.try_recv(), Ok(true), "the cancel from the callback won");
+    assert_eq!(victim_runs.load(Ordering::SeqCst), 0);
+    assert_eq!(victim.status(), TimerStatus::Cancelled);
+}
+
 /// Every timer's callback runs once, or exactly one cancel wins, while threads race cancels
 /// and resets (later, earlier, into the past, relative) against the real driver firing them.
 /// On the real clock by necessity: the race is with the driver thread. Timers are due within
