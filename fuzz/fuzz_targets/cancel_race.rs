@@ -1,9 +1,16 @@
 //! The `TimerService` per-timer state machine under fuzz-chosen interleavings of simulated
-//! threads: two cancellers, the driver (firing, with callbacks that cancel other timers) and
-//! shutdown, in whatever order the input says. It runs the service's own code through its
-//! public API (a `ManualDriver`, `Timeout`, `UnfiredTimer`), checked against a plain model:
-//! every timer's callback runs once, or exactly one cancel returns true, or shutdown hands it
-//! back; never two of these, never none; firing order and returned order as the model says.
+//! threads: two cancellers and two resetters (later, earlier, into the past, relative to now),
+//! the driver (firing, with callbacks that cancel or reset other timers) and shutdown, in
+//! whatever order the input says. It runs the service's own code through its public API (a
+//! `ManualDriver`, `Timeout`, `UnfiredTimer`), checked against a plain model: every timer's
+//! callback runs once, or exactly one cancel returns true, or shutdown hands it back; never two
+//! of these, never none; a reset succeeds exactly while the timer's fate is open, and a timer
+//! runs at the first pass at or after the deadline of its last successful reset, never before.
+//!
+//! The model's pass: the driver takes every pending timer due by the pass's time before it
+//! runs any callback, so a callback's cancel or reset of a timer due in the same pass fails.
+//! Timers never reset run (and are handed back at shutdown) in deadline order, ties in
+//! scheduling order; a reset timer's place among timers due in the same pass is not modelled.
 #![no_main]
 
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -12,38 +19,72 @@ use std::time::Duration;
 
 use arbitrary::Arbitrary;
 use libfuzzer_sys::fuzz_target;
-use tierwheel::service::{ManualDriver, Timeout, TimerService, TimerStatus};
+use tierwheel::service::{ManualDriver, Timeout, TimerService, TimerStatus, UnfiredTimer};
 
 const MAX_TIMERS: usize = 48;
+
+/// A reset, relative to the timer's deadline in the model (`Later`, `Earlier`, through
+/// `Timeout::reset_at`) or to now (`After`, through `Timeout::reset_after`).
+#[derive(Arbitrary, Debug, Clone, Copy)]
+enum Reset {
+    Later(u8),
+    /// May reach before now: the timer is then due at the next pass.
+    Earlier(u8),
+    After(u8),
+}
+
+/// What a timer's callback does to its victim.
+#[derive(Arbitrary, Debug, Clone, Copy)]
+enum Act {
+    Cancel,
+    /// `reset_after` this many ms, from inside the driver's pass.
+    ResetAfter(u8),
+}
 
 /// One step of one simulated thread.
 #[derive(Arbitrary, Debug)]
 enum Step {
-    /// Any thread: schedule a timer `delay_ms` from now whose callback cancels `victim` (an
+    /// Any thread: schedule a timer `delay_ms` from now whose callback acts on `victim` (an
     /// index into the timers scheduled so far, itself included), if any.
-    Schedule { delay_ms: u8, victim: Option<u8> },
+    Schedule {
+        delay_ms: u8,
+        victim: Option<u8>,
+        act: Act,
+    },
     /// Canceller A or B (they share the timers; B holds clones of the `Timeout`s).
     Cancel { thread_b: bool, timer: u8 },
+    /// Resetter A or B, likewise.
+    Reset {
+        thread_b: bool,
+        timer: u8,
+        reset: Reset,
+    },
     /// The driver: the clock moves on `by_ms` and every due timer fires.
     Drive { by_ms: u8 },
     /// The shutdown thread; later steps still run against the shut-down service.
     Shutdown,
 }
 
-/// The four racers on one timer of its own, in a fuzz-chosen order.
+/// The racers on one timer of its own, in a fuzz-chosen order: two cancels, the driver, shutdown
+/// and three resets.
 #[derive(Arbitrary, Debug)]
 struct WordRace {
-    order: [u8; 4],
-    /// Whether the driver places the timer in its scheduler before the racers go, which
-    /// decides who frees it if a cancel wins.
+    order: [u8; RACERS],
+    /// Whether the driver places the timer in its wheel before the racers go.
     placed: bool,
     run_unfired: bool,
+    /// The relative reset's delay, in ms.
+    after_ms: u8,
 }
+
+const RACERS: usize = 7;
 
 #[derive(Arbitrary, Debug)]
 struct Input {
     steps: Vec<Step>,
     words: Vec<WordRace>,
+    /// Whether the owner of the timers handed back at shutdown runs them (else drops them).
+    run_unfired: bool,
 }
 
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
@@ -55,23 +96,29 @@ enum Fate {
 }
 
 struct ModelTimer {
+    /// The deadline asked for last: at scheduling or by the last successful reset. Before now
+    /// if a reset moved it there.
     deadline_ms: u64,
-    victim: Option<usize>,
+    victim: Option<(usize, Act)>,
     fate: Fate,
+    /// A reset succeeded on it: its place among timers due together is not modelled.
+    reset: bool,
 }
+
+/// Callbacks as they ran: timer index, and the result of what it did to its victim.
+type Ran = Arc<Mutex<Vec<(usize, Option<bool>)>>>;
 
 struct Sim {
     driver: Option<ManualDriver>,
     handle: tierwheel::service::Handle,
     timeouts: Vec<Timeout>,
     model: Vec<ModelTimer>,
-    /// Callbacks as they ran, by timer index; and the cancels they made, by victim: result.
-    ran: Arc<Mutex<Vec<(usize, Option<bool>)>>>,
+    ran: Ran,
     now_ms: u64,
 }
 
 impl Sim {
-    fn schedule(&mut self, delay_ms: u8, victim: Option<u8>) {
+    fn schedule(&mut self, delay_ms: u8, victim: Option<u8>, act: Act) {
         let index = self.timeouts.len();
         if index == MAX_TIMERS {
             return;
@@ -81,10 +128,17 @@ impl Sim {
         // slot filled in after scheduling.
         let slot: Arc<Mutex<Option<Timeout>>> = Arc::new(Mutex::new(None));
         let (ran, callback_slot) = (Arc::clone(&self.ran), Arc::clone(&slot));
-        let deadline = Duration::from_millis(self.now_ms + u64::from(delay_ms));
-        let result = self.handle.call_at(deadline, move || {
-            let cancelled = callback_slot.lock().unwrap().as_ref().map(Timeout::cancel);
-            ran.lock().unwrap().push((index, cancelled));
+        let deadline_ms = self.now_ms + u64::from(delay_ms);
+        let result = self.handle.call_at(ms(deadline_ms), move || {
+            let acted = callback_slot
+                .lock()
+                .unwrap()
+                .as_ref()
+                .map(|victim| match act {
+                    Act::Cancel => victim.cancel(),
+                    Act::ResetAfter(delay) => victim.reset_after(ms(u64::from(delay))),
+                });
+            ran.lock().unwrap().push((index, acted));
         });
         let Ok(timeout) = result else {
             assert!(self.driver.is_none(), "scheduling refused before shutdown");
@@ -96,18 +150,23 @@ impl Sim {
             *slot.lock().unwrap() = Some(self.timeouts[victim].clone());
         }
         self.model.push(ModelTimer {
-            deadline_ms: self.now_ms + u64::from(delay_ms),
-            victim,
+            deadline_ms,
+            victim: victim.map(|v| (v, act)),
             fate: Fate::Pending,
+            reset: false,
         });
+    }
+
+    /// The index `timer` names, `None` before any timer exists.
+    fn index(&self, timer: u8) -> Option<usize> {
+        (!self.timeouts.is_empty()).then(|| usize::from(timer) % self.timeouts.len())
     }
 
     /// Canceller B cancels through a clone of the `Timeout`, as another thread would.
     fn cancel(&mut self, timer: u8, thread_b: bool) {
-        if self.timeouts.is_empty() {
+        let Some(index) = self.index(timer) else {
             return;
-        }
-        let index = usize::from(timer) % self.timeouts.len();
+        };
         let won = if thread_b {
             self.timeouts[index].clone().cancel()
         } else {
@@ -124,29 +183,84 @@ impl Sim {
         }
     }
 
-    /// The model's firing order up to `now_ms`: by deadline, ties in scheduling order; a
-    /// callback's cancel takes effect for the rest of the pass.
-    fn model_pass(&mut self) -> Vec<(usize, Option<bool>)> {
-        let mut due: Vec<usize> = (0..self.model.len())
-            .filter(|&i| self.model[i].deadline_ms <= self.now_ms)
-            .collect();
-        due.sort_by_key(|&i| (self.model[i].deadline_ms, i));
-        let mut fired = Vec::new();
-        for i in due {
-            if self.model[i].fate != Fate::Pending {
-                continue;
+    /// Resetter B resets through a clone of the `Timeout`, likewise.
+    fn reset(&mut self, timer: u8, thread_b: bool, reset: Reset) {
+        let Some(index) = self.index(timer) else {
+            return;
+        };
+        let clone;
+        let timeout = if thread_b {
+            clone = self.timeouts[index].clone();
+            &clone
+        } else {
+            &self.timeouts[index]
+        };
+        let model = &mut self.model[index];
+        let (moved, to_ms) = match reset {
+            Reset::Later(by) => {
+                let to = model.deadline_ms + u64::from(by);
+                (timeout.reset_at(ms(to)), to)
             }
-            self.model[i].fate = Fate::Ran;
-            let cancelled = self.model[i].victim.map(|v| {
-                let won = self.model[v].fate == Fate::Pending;
-                if won {
-                    self.model[v].fate = Fate::Cancelled;
-                }
-                won
-            });
-            fired.push((i, cancelled));
+            Reset::Earlier(by) => {
+                let to = model.deadline_ms.saturating_sub(u64::from(by));
+                (timeout.reset_at(ms(to)), to)
+            }
+            Reset::After(delay) => {
+                let moved = timeout.reset_after(ms(u64::from(delay)));
+                (moved, self.now_ms + u64::from(delay))
+            }
+        };
+        assert_eq!(
+            moved,
+            model.fate == Fate::Pending,
+            "timer {index} ({:?}): reset returned {moved}",
+            model.fate
+        );
+        if moved {
+            model.deadline_ms = to_ms;
+            model.reset = true;
+            assert_eq!(timeout.deadline(), ms(to_ms), "timer {index}");
+        } else {
+            assert_eq!(timeout.deadline(), ms(model.deadline_ms), "timer {index}");
         }
-        fired
+    }
+
+    /// Checks the callbacks a pass ran, in their order, against the model, and applies them:
+    /// `due` were taken by the pass before any ran; each callback's act on its victim succeeds
+    /// iff the victim is still pending when it runs.
+    fn apply_callbacks(&mut self, real: &[(usize, Option<bool>)], due: &[usize]) {
+        let mut ran: Vec<usize> = real.iter().map(|&(i, _)| i).collect();
+        ran.sort_unstable();
+        let mut expected = due.to_vec();
+        expected.sort_unstable();
+        assert_eq!(ran, expected, "timers run at {} ms", self.now_ms);
+        for &(i, acted) in real {
+            let want = self.model[i].victim.map(|(v, act)| {
+                let victim = &mut self.model[v];
+                let open = victim.fate == Fate::Pending;
+                if open {
+                    match act {
+                        Act::Cancel => victim.fate = Fate::Cancelled,
+                        Act::ResetAfter(delay) => {
+                            victim.deadline_ms = self.now_ms + u64::from(delay);
+                            victim.reset = true;
+                        }
+                    }
+                }
+                open
+            });
+            assert_eq!(acted, want, "timer {i}'s callback on its victim");
+        }
+        // Timers never reset keep the wheel's order: by deadline, ties in scheduling order.
+        let plain: Vec<(u64, usize)> = real
+            .iter()
+            .filter(|&&(i, _)| !self.model[i].reset)
+            .map(|&(i, _)| (self.model[i].deadline_ms, i))
+            .collect();
+        assert!(
+            plain.windows(2).all(|w| w[0] < w[1]),
+            "timers never reset ran out of order: {plain:?}"
+        );
     }
 
     fn drive(&mut self, by_ms: u8) {
@@ -154,11 +268,18 @@ impl Sim {
             return;
         };
         self.now_ms += u64::from(by_ms);
-        let count = driver.run_until(Duration::from_millis(self.now_ms));
+        let count = driver.run_until(ms(self.now_ms));
         let real = std::mem::take(&mut *self.ran.lock().unwrap());
         assert_eq!(count, real.len());
-        let expected = self.model_pass();
-        assert_eq!(real, expected, "firing order at {} ms", self.now_ms);
+        // Due: pending, and the deadline of the last successful reset has come. Never before.
+        let due: Vec<usize> = (0..self.model.len())
+            .filter(|&i| self.model[i].fate == Fate::Pending)
+            .filter(|&i| self.model[i].deadline_ms <= self.now_ms)
+            .collect();
+        for &i in &due {
+            self.model[i].fate = Fate::Ran;
+        }
+        self.apply_callbacks(&real, &due);
         let pending = self
             .model
             .iter()
@@ -172,32 +293,57 @@ impl Sim {
         );
     }
 
-    fn shutdown(&mut self) {
+    fn shutdown(&mut self, run_unfired: bool) {
         let Some(driver) = self.driver.take() else {
             return;
         };
         let unfired = driver.shutdown();
-        let mut expected: Vec<usize> = (0..self.model.len())
-            .filter(|&i| self.model[i].fate == Fate::Pending)
-            .collect();
-        expected.sort_by_key(|&i| (self.model[i].deadline_ms, i));
-        let deadlines: Vec<Duration> = unfired.iter().map(|t| t.deadline()).collect();
-        let want: Vec<Duration> = expected
-            .iter()
-            .map(|&i| Duration::from_millis(self.model[i].deadline_ms))
-            .collect();
-        assert_eq!(deadlines, want, "unfired timers out of order");
-        for &i in &expected {
-            self.model[i].fate = Fate::Unfired;
-        }
-        drop(unfired);
         assert!(
             self.ran.lock().unwrap().is_empty(),
             "shutdown ran a callback"
         );
+        let expected: Vec<usize> = (0..self.model.len())
+            .filter(|&i| self.model[i].fate == Fate::Pending)
+            .collect();
+        let mut deadlines: Vec<Duration> = unfired.iter().map(UnfiredTimer::deadline).collect();
+        let mut want: Vec<Duration> = expected
+            .iter()
+            .map(|&i| ms(self.model[i].deadline_ms))
+            .collect();
+        if expected.iter().all(|&i| !self.model[i].reset) {
+            // In the order they would have fired.
+            want.sort();
+            assert_eq!(deadlines, want, "unfired timers out of order");
+        } else {
+            deadlines.sort();
+            want.sort();
+            assert_eq!(deadlines, want, "unfired timers");
+        }
+        for &i in &expected {
+            self.model[i].fate = Fate::Unfired;
+        }
+        if run_unfired {
+            for timer in unfired {
+                timer.run();
+            }
+            let real = std::mem::take(&mut *self.ran.lock().unwrap());
+            for &i in &expected {
+                self.model[i].fate = Fate::Ran;
+            }
+            // Every fate is sealed: each callback's act on its victim fails.
+            let mut ran: Vec<usize> = real.iter().map(|&(i, _)| i).collect();
+            ran.sort_unstable();
+            assert_eq!(ran, expected, "unfired timers run by their owner");
+            for &(i, acted) in &real {
+                assert_eq!(acted, self.model[i].victim.map(|_| false), "timer {i}");
+            }
+        } else {
+            drop(unfired);
+            assert!(self.ran.lock().unwrap().is_empty(), "dropped unfired ran");
+        }
     }
 
-    /// Every timer met exactly one fate, and its `Timeout` says which.
+    /// Every timer met exactly one fate, its `Timeout` says which, and nothing moves it again.
     fn check(&self) {
         for (i, (timeout, model)) in self.timeouts.iter().zip(&self.model).enumerate() {
             let status = match model.fate {
@@ -211,19 +357,31 @@ impl Sim {
                 !timeout.cancel(),
                 "timer {i}: a cancel won after its fate was sealed"
             );
+            assert!(
+                !timeout.reset_at(Duration::ZERO) && !timeout.reset_after(Duration::ZERO),
+                "timer {i}: a reset succeeded after its fate was sealed"
+            );
+            assert_eq!(timeout.status(), status, "timer {i}: revived");
         }
     }
 }
 
-/// Cancel (through two `Timeout` clones), fire and shutdown on one timer of a fresh
-/// `ManualDriver`, in the order given: whichever goes first wins, every later one fails.
+fn ms(n: u64) -> Duration {
+    Duration::from_millis(n)
+}
+
+/// On one timer of a fresh `ManualDriver`, due at 10 ms, in the order given: cancels through
+/// two `Timeout` clones, the driver's pass at 10 ms, shutdown, a reset later (to 30 ms), one
+/// earlier (to 2 ms) and one relative to now. Exactly one of the cancels, the pass and shutdown
+/// decides the timer's fate (the pass only if the timer is due by then); each reset succeeds
+/// iff it comes first.
 fn word_race(race: &WordRace) {
     let mut driver = Some(TimerService::builder().build_manual());
     let ran = Arc::new(AtomicUsize::new(0));
     let counter = Arc::clone(&ran);
-    let timeout = driver.as_ref().expect("just built").handle();
-    let timeout = timeout
-        .call_at(Duration::ZERO, move || {
+    let handle = driver.as_ref().expect("just built").handle();
+    let timeout = handle
+        .call_at(ms(10), move || {
             counter.fetch_add(1, Ordering::SeqCst);
         })
         .expect("the service is running");
@@ -231,27 +389,60 @@ fn word_race(race: &WordRace) {
     if race.placed {
         assert_eq!(driver.as_mut().expect("just built").pending(), 1);
     }
+    let mut deadline_ms = 10;
+    let mut now_ms = 0;
+    let mut decided = false;
     let mut winners = Vec::new();
     let mut unfired = Vec::new();
-    let mut seen = [false; 4];
-    let mut order: Vec<usize> = race.order.iter().map(|&b| usize::from(b) % 4).collect();
+    let mut seen = [false; RACERS];
+    let mut order: Vec<usize> = race
+        .order
+        .iter()
+        .map(|&b| usize::from(b) % RACERS)
+        .collect();
     // Make it a permutation: fill in racers the input left out.
     order.retain(|&r| !std::mem::replace(&mut seen[r], true));
-    order.extend((0..4).filter(|&r| !seen[r]));
+    order.extend((0..RACERS).filter(|&r| !seen[r]));
     for racer in order {
-        let won = match racer {
-            0 => timeout.cancel(),
-            1 => other.cancel(),
-            2 => driver
-                .as_mut()
-                .is_some_and(|driver| driver.run_until(Duration::ZERO) == 1),
-            _ => driver.take().is_some_and(|driver| {
-                unfired = driver.shutdown();
-                !unfired.is_empty()
-            }),
-        };
-        if won {
-            winners.push(racer);
+        match racer {
+            0..=3 => {
+                let won = match racer {
+                    0 => timeout.cancel(),
+                    1 => other.cancel(),
+                    2 => driver.as_mut().is_some_and(|driver| {
+                        now_ms = 10;
+                        driver.run_until(ms(now_ms)) == 1
+                    }),
+                    _ => driver.take().is_some_and(|driver| {
+                        unfired = driver.shutdown();
+                        !unfired.is_empty()
+                    }),
+                };
+                if racer == 2 {
+                    // The pass fires the timer iff it is open and due; never before its deadline.
+                    assert_eq!(won, !decided && deadline_ms <= now_ms, "the driver's pass");
+                } else {
+                    assert_eq!(won, !decided, "racer {racer}");
+                }
+                if won {
+                    winners.push(racer);
+                    decided = true;
+                }
+            }
+            _ => {
+                let (moved, to_ms) = match racer {
+                    4 => (other.reset_at(ms(30)), 30),
+                    5 => (timeout.reset_at(ms(2)), 2),
+                    _ => {
+                        let delay = u64::from(race.after_ms);
+                        (timeout.reset_after(ms(delay)), now_ms + delay)
+                    }
+                };
+                assert_eq!(moved, !decided, "reset racer {racer}");
+                if moved {
+                    deadline_ms = to_ms;
+                }
+            }
         }
     }
     assert_eq!(winners.len(), 1, "winners {winners:?}");
@@ -263,13 +454,10 @@ fn word_race(race: &WordRace) {
     assert_eq!(timeout.status(), expected);
     assert_eq!(ran.load(Ordering::SeqCst), usize::from(winners[0] == 2));
     if let Some(mut driver) = driver {
-        assert_eq!(
-            driver.pending(),
-            0,
-            "a decided timer is still in the scheduler"
-        );
+        assert_eq!(driver.pending(), 0, "a decided timer is still in the wheel");
     }
     if let Some(timer) = unfired.pop() {
+        assert_eq!(timer.deadline(), ms(deadline_ms));
         // Only a handed-back timer can be run by its owner, and only once: it is moved.
         if race.run_unfired {
             timer.run();
@@ -282,6 +470,7 @@ fn word_race(race: &WordRace) {
         }
     }
     assert!(!timeout.cancel() && !other.cancel());
+    assert!(!timeout.reset_at(ms(1)) && !other.reset_after(ms(1)));
 }
 
 fuzz_target!(|input: Input| {
@@ -298,13 +487,22 @@ fuzz_target!(|input: Input| {
     };
     for step in input.steps.iter().take(256) {
         match *step {
-            Step::Schedule { delay_ms, victim } => sim.schedule(delay_ms, victim),
+            Step::Schedule {
+                delay_ms,
+                victim,
+                act,
+            } => sim.schedule(delay_ms, victim, act),
             Step::Cancel { timer, thread_b } => sim.cancel(timer, thread_b),
+            Step::Reset {
+                thread_b,
+                timer,
+                reset,
+            } => sim.reset(timer, thread_b, reset),
             Step::Drive { by_ms } => sim.drive(by_ms),
-            Step::Shutdown => sim.shutdown(),
+            Step::Shutdown => sim.shutdown(input.run_unfired),
         }
     }
-    sim.shutdown();
+    sim.shutdown(input.run_unfired);
     sim.check();
     for race in input.words.iter().take(64) {
         word_race(race);
