@@ -224,6 +224,53 @@ fn earlier_reset_vs_fire() {
     });
 }
 
+/// A reset to an earlier deadline races the pass that finds the timer due: the driver may
+/// already hold it as due when the reset lands. The timer fires exactly once, by the next pass.
+#[test]
+fn earlier_reset_of_a_due_timer_vs_fire() {
+    loom::model(|| {
+        let mut driver = TimerService::builder().build_manual();
+        let (timeout, ran) = counted(&driver.handle(), SECOND);
+        let racer = timeout.clone();
+        let reset = thread::spawn(move || racer.reset_at(Duration::ZERO));
+        driver.run_until(SECOND);
+        reset.join().unwrap();
+        driver.run_until(SECOND);
+        assert_eq!(ran.load(Ordering::SeqCst), 1);
+        assert!(timeout.is_expired());
+        assert_eq!(driver.pending(), 0);
+    });
+}
+
+/// A callback cancels a timer due in the same pass while another thread cancels it too: the
+/// timer never runs, and exactly one of the two cancels wins.
+#[test]
+fn callback_cancel_vs_thread_cancel_in_one_pass() {
+    loom::model(|| {
+        let mut driver = TimerService::builder().build_manual();
+        let handle = driver.handle();
+        let (victim, victim_ran) = counted(&handle, Duration::from_millis(1));
+        let in_callback = victim.clone();
+        let callback_won = Arc::new(AtomicUsize::new(0));
+        let won_flag = Arc::clone(&callback_won);
+        handle
+            .call_at(Duration::ZERO, move || {
+                won_flag.store(usize::from(in_callback.cancel()) + 1, Ordering::SeqCst);
+            })
+            .unwrap();
+        let racer = victim.clone();
+        let cancel = thread::spawn(move || racer.cancel());
+        driver.run_until(Duration::from_millis(1));
+        let thread_won = cancel.join().unwrap();
+        let callback_won = callback_won.load(Ordering::SeqCst);
+        assert_ne!(callback_won, 0, "the first callback ran");
+        assert_eq!(victim_ran.load(Ordering::SeqCst), 0);
+        assert_eq!(usize::from(thread_won) + (callback_won - 1), 1);
+        assert!(victim.is_cancelled());
+        assert_eq!(driver.pending(), 0);
+    });
+}
+
 /// Resets race a cancel: exactly one of "a cancel won" and "the callback ran" happens, and no
 /// reset revives a cancelled timer.
 #[test]

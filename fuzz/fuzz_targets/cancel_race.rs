@@ -7,10 +7,11 @@
 //! of these, never none; a reset succeeds exactly while the timer's fate is open, and a timer
 //! runs at the first pass at or after the deadline of its last successful reset, never before.
 //!
-//! The model's pass: the driver takes every pending timer due by the pass's time before it
-//! runs any callback, so a callback's cancel or reset of a timer due in the same pass fails.
-//! Timers never reset run (and are handed back at shutdown) in deadline order, ties in
-//! scheduling order; a reset timer's place among timers due in the same pass is not modelled.
+//! The model's pass: the timers pending and due when the pass begins run one by one, each only
+//! if it is still pending and due when its turn comes, so a callback can cancel a timer due in
+//! the same pass, or reset it past the pass. Timers never reset run in deadline order, ties in
+//! scheduling order; shutdown hands timers back in deadline order (a reset's tie order with
+//! other timers is not modelled).
 #![no_main]
 
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -225,16 +226,30 @@ impl Sim {
         }
     }
 
-    /// Checks the callbacks a pass ran, in their order, against the model, and applies them:
-    /// `due` were taken by the pass before any ran; each callback's act on its victim succeeds
-    /// iff the victim is still pending when it runs.
+    /// Checks the callbacks a pass at `now_ms` ran, in their order, against the model, and
+    /// applies them. `due` were pending and due when the pass began. Each ran only if it was
+    /// still pending and due when its turn came (an earlier callback may have cancelled it or
+    /// reset it past the pass); its act on its victim succeeds iff the victim was still pending.
     fn apply_callbacks(&mut self, real: &[(usize, Option<bool>)], due: &[usize]) {
-        let mut ran: Vec<usize> = real.iter().map(|&(i, _)| i).collect();
-        ran.sort_unstable();
-        let mut expected = due.to_vec();
-        expected.sort_unstable();
-        assert_eq!(ran, expected, "timers run at {} ms", self.now_ms);
+        let now = self.now_ms;
         for &(i, acted) in real {
+            assert!(
+                due.contains(&i),
+                "timer {i} ran at {now} ms but was not due"
+            );
+            let timer = &mut self.model[i];
+            assert_eq!(
+                timer.fate,
+                Fate::Pending,
+                "timer {i} ran while {:?}",
+                timer.fate
+            );
+            assert!(
+                timer.deadline_ms <= now,
+                "timer {i} ran at {now} ms before its deadline {} ms",
+                timer.deadline_ms
+            );
+            timer.fate = Fate::Ran;
             let want = self.model[i].victim.map(|(v, act)| {
                 let victim = &mut self.model[v];
                 let open = victim.fate == Fate::Pending;
@@ -242,7 +257,7 @@ impl Sim {
                     match act {
                         Act::Cancel => victim.fate = Fate::Cancelled,
                         Act::ResetAfter(delay) => {
-                            victim.deadline_ms = self.now_ms + u64::from(delay);
+                            victim.deadline_ms = now + u64::from(delay);
                             victim.reset = true;
                         }
                     }
@@ -250,6 +265,16 @@ impl Sim {
                 open
             });
             assert_eq!(acted, want, "timer {i}'s callback on its victim");
+        }
+        // A timer due when the pass began and still pending was moved past the pass by a
+        // callback; anything else due must have run.
+        for &i in due {
+            let timer = &self.model[i];
+            assert!(
+                timer.fate != Fate::Pending || timer.deadline_ms > now,
+                "timer {i}, due at {} ms, did not run at {now} ms",
+                timer.deadline_ms
+            );
         }
         // Timers never reset keep the wheel's order: by deadline, ties in scheduling order.
         let plain: Vec<(u64, usize)> = real
@@ -268,17 +293,14 @@ impl Sim {
             return;
         };
         self.now_ms += u64::from(by_ms);
-        let count = driver.run_until(ms(self.now_ms));
-        let real = std::mem::take(&mut *self.ran.lock().unwrap());
-        assert_eq!(count, real.len());
         // Due: pending, and the deadline of the last successful reset has come. Never before.
         let due: Vec<usize> = (0..self.model.len())
             .filter(|&i| self.model[i].fate == Fate::Pending)
             .filter(|&i| self.model[i].deadline_ms <= self.now_ms)
             .collect();
-        for &i in &due {
-            self.model[i].fate = Fate::Ran;
-        }
+        let count = driver.run_until(ms(self.now_ms));
+        let real = std::mem::take(&mut *self.ran.lock().unwrap());
+        assert_eq!(count, real.len());
         self.apply_callbacks(&real, &due);
         let pending = self
             .model
@@ -310,10 +332,16 @@ impl Sim {
             .iter()
             .map(|&i| ms(self.model[i].deadline_ms))
             .collect();
+        // In the order they would have fired: by deadline, a deadline a reset moved into the
+        // past counting as now.
+        let now = ms(self.now_ms);
+        assert!(
+            deadlines.windows(2).all(|w| w[0].max(now) <= w[1].max(now)),
+            "unfired timers out of order: {deadlines:?}"
+        );
         if expected.iter().all(|&i| !self.model[i].reset) {
-            // In the order they would have fired.
             want.sort();
-            assert_eq!(deadlines, want, "unfired timers out of order");
+            assert_eq!(deadlines, want, "unfired timers");
         } else {
             deadlines.sort();
             want.sort();

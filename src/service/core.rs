@@ -4,7 +4,7 @@
 //! woken unless the new timer is due before the driver would wake anyway. A later reset of a
 //! pending timer takes no lock at all (see `entry.rs`).
 
-use super::entry::{Action, Entry, Extend, Fire, LAST_TICK};
+use super::entry::{Action, Due, Entry, Extend, LAST_TICK};
 use super::sync::{lock, Mutex};
 use super::{CallbackPanic, ShutdownError};
 use crate::clock::{Clock, ManualClock, MonotonicClock, Resolution};
@@ -251,9 +251,11 @@ impl Shared {
             return false;
         }
         let key = entry.key().expect("a pending timer is filed");
-        let moved = core.wheel.reschedule(key, tick);
-        debug_assert!(moved, "a pending timer is in the wheel under its key");
-        self.wake_for(&mut core, tick);
+        if core.wheel.reschedule(key, tick) {
+            self.wake_for(&mut core, tick);
+        }
+        // Otherwise the driver has taken it out of the wheel as due and is about to fire it:
+        // an earlier tick is due too.
         true
     }
 
@@ -319,9 +321,12 @@ impl Shared {
     }
 
     /// The driver's pass at tick `now`: moves every timer due by then out of the wheel into
-    /// `due` (those a later reset moved go back in at their true tick), gives back for reuse the
-    /// entries in `done` nobody else holds, and takes the panics to report. The driver is awake
-    /// until it calls [`plan_park`](Self::plan_park).
+    /// `due`, in firing order (a timer a later reset moved goes back in at its true tick, and
+    /// comes out there if that is due too), gives back for reuse the entries in `done` nobody
+    /// else holds, and takes the panics to report. The timers in `due` are still pending:
+    /// the driver fires each just before performing its action, so a callback can still
+    /// cancel a timer due in the same pass. The driver is awake until it calls
+    /// [`plan_park`](Self::plan_park).
     pub(crate) fn pass(&self, now: u64, due: &mut Vec<EntryRef>, done: &mut Vec<EntryRef>) -> Pass {
         let mut core = lock(&self.core);
         core.wakes_at = 0;
@@ -339,14 +344,10 @@ impl Shared {
         }
         while let Some(expired) = core.wheel.poll(now) {
             let entry = expired.value;
-            match entry.fire(now) {
-                Fire::Refile(tick) => {
-                    let holder = EntryRef::clone(&entry);
-                    let key = core.wheel.insert_at(tick, entry);
-                    holder.set_key(key);
-                }
-                Fire::Fired => due.push(entry),
-                Fire::Gone => {
+            match entry.due(expired.deadline) {
+                Due::Later(tick) => Self::refile(&mut core, entry, tick),
+                Due::Now => due.push(entry),
+                Due::Gone => {
                     if EntryRef::strong_count(&entry) == 1 {
                         core.pool.push(entry);
                     }
@@ -357,6 +358,20 @@ impl Shared {
             closed: false,
             reports,
         }
+    }
+
+    /// Files again, at its true tick, a timer the wheel gave up at an earlier one.
+    fn refile(core: &mut Core, entry: EntryRef, tick: u64) {
+        let holder = EntryRef::clone(&entry);
+        let key = core.wheel.insert_at(tick, entry);
+        holder.set_key(key);
+    }
+
+    /// Files again a due timer that a reset moved past the pass's tick before the driver
+    /// fired it. Even after shutdown: the driver hands it back with the other unfired timers.
+    pub(crate) fn refile_late(&self, entry: EntryRef, tick: u64) {
+        let mut core = lock(&self.core);
+        Self::refile(&mut core, entry, tick);
     }
 
     /// The driver is about to park: returns the tick to wake at (`None`: until woken), or
@@ -405,8 +420,16 @@ impl Shared {
         debug_assert!(core.closed, "draining an open service");
         let mut claimed = Vec::with_capacity(core.wheel.len());
         while let Some(expired) = core.wheel.poll(u64::MAX) {
-            if expired.value.claim_unfired() {
-                claimed.push(expired.value);
+            let entry = expired.value;
+            match entry.due(expired.deadline) {
+                // Reset later: it belongs further on in the order.
+                Due::Later(tick) => Self::refile(&mut core, entry, tick),
+                Due::Now => {
+                    if entry.claim_unfired() {
+                        claimed.push(entry);
+                    }
+                }
+                Due::Gone => {}
             }
         }
         core.pool = Vec::new();
@@ -417,7 +440,7 @@ impl Shared {
 
 /// `origin + time`, or, past what the platform's `Instant` can hold, the farthest instant it
 /// can in steps of halving (deadlines that far never fire anyway).
-fn far_instant(origin: Instant, time: Duration) -> Instant {
+pub(super) fn far_instant(origin: Instant, time: Duration) -> Instant {
     let mut step = time;
     let mut instant = origin;
     while !step.is_zero() {

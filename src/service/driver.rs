@@ -3,7 +3,7 @@
 //! both step it.
 
 use super::core::{EntryRef, Shared};
-use super::entry::Action;
+use super::entry::{Action, Fire};
 use super::sync::Arc;
 use super::{CallbackPanic, PanicHook, UnfiredTimer};
 use crossbeam_utils::sync::Parker;
@@ -49,7 +49,17 @@ impl Driver {
         let mut fired = 0;
         let mut due = std::mem::take(&mut self.due);
         for entry in due.drain(..) {
-            fired += 1;
+            match entry.fire(now) {
+                Fire::Fired => fired += 1,
+                Fire::Refile(tick) => {
+                    self.shared.refile_late(entry, tick);
+                    continue;
+                }
+                Fire::Gone => {
+                    self.done.push(entry);
+                    continue;
+                }
+            }
             match entry.take_action() {
                 Action::Wake(waker) => waker.wake(),
                 Action::Call(callback) => {

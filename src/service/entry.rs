@@ -13,10 +13,13 @@
 //! decides and every later one fails: a callback runs once or a cancel wins, never both, never
 //! neither. A later reset is a CAS from one pending tick to a later one, with no lock: the
 //! wheel still holds the timer at its old tick, and when the driver reaches it there it reads
-//! the word, finds a later tick and files it again, as a cascade would. The driver's own CAS
-//! (to `EXPIRED`) fails if a reset landed first, so a timer never fires before its true
-//! deadline. An earlier reset cannot be lazy (the wheel would fire it late): it takes the lock
-//! and moves the timer in the wheel.
+//! the word ([`Entry::due`]), finds a later tick and files it again, as a cascade would. A timer
+//! the pass finds due stays pending on the driver's due list; the driver's CAS (to `EXPIRED`,
+//! [`Entry::fire`]) comes just before its action runs, so a callback earlier in the same pass
+//! can still cancel it, and a reset that lands meanwhile sends it back to the wheel. A timer
+//! therefore never fires before its true deadline. An earlier reset cannot be lazy (the wheel
+//! would fire it late): it takes the lock and moves the timer in the wheel, unless the driver
+//! already holds it as due.
 
 use super::sync::{lock, AtomicU64, Mutex, Ordering};
 use super::TimerStatus;
@@ -48,6 +51,16 @@ pub(crate) enum Fire {
     /// It is due and this call made it expired: its action is the driver's to perform.
     Fired,
     /// A cancel won first (or shutdown claimed it): nothing to do.
+    Gone,
+}
+
+/// What [`Entry::due`] found.
+pub(crate) enum Due {
+    /// A reset moved the timer to this later tick: file it there.
+    Later(u64),
+    /// Pending at the tick it was filed at (or earlier): it is due.
+    Now,
+    /// A cancel won first (or shutdown claimed it).
     Gone,
 }
 
@@ -166,8 +179,18 @@ impl Entry {
         false
     }
 
-    /// The driver has taken the timer out of the wheel at tick `now`: files it again if a
-    /// reset made it later, else makes it expired unless a cancel or shutdown won first.
+    /// The wheel gave up the timer at tick `at`: whether it is due then, or was moved later
+    /// meanwhile, or has gone. Decides nothing (the fate is `fire`'s to take).
+    pub(crate) fn due(&self, at: u64) -> Due {
+        match self.state.load(Ordering::Acquire) {
+            state if state > LAST_TICK => Due::Gone,
+            state if state > at => Due::Later(state),
+            _ => Due::Now,
+        }
+    }
+
+    /// The driver is about to perform the timer's action at tick `now`: makes it expired unless
+    /// a cancel or shutdown won first, or a reset moved it past `now` (then it is filed again).
     pub(crate) fn fire(&self, now: u64) -> Fire {
         let mut current = self.state.load(Ordering::Acquire);
         loop {
@@ -252,6 +275,8 @@ mod tests {
         assert_eq!(entry.status(), TimerStatus::Pending);
         assert!(matches!(entry.extend(20), Extend::Done));
         assert!(matches!(entry.extend(15), Extend::Earlier));
+        assert!(matches!(entry.due(10), Due::Later(20)));
+        assert!(matches!(entry.due(20), Due::Now));
         assert!(matches!(entry.fire(10), Fire::Refile(20)));
         assert!(matches!(entry.fire(20), Fire::Fired));
         assert!(!entry.cancel());
@@ -263,6 +288,7 @@ mod tests {
         assert!(entry.cancel());
         assert!(!entry.cancel());
         assert!(matches!(entry.fire(5), Fire::Gone));
+        assert!(matches!(entry.due(5), Due::Gone));
         assert_eq!(entry.status(), TimerStatus::Cancelled);
 
         entry.arm(5, Duration::ZERO, Action::None);

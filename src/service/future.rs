@@ -50,8 +50,19 @@ pub struct Sleep {
     /// The timer, once the sleep is registered.
     entry: Option<EntryRef>,
     deadline: Instant,
-    /// The service had shut down when the sleep tried to register.
-    gone: bool,
+    /// How the sleep ended without a timer of its own, if it did.
+    settled: Settled,
+}
+
+/// How a [`Sleep`] ended without (or after losing) its timer.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+enum Settled {
+    /// Not ended that way: the timer (or, before the first poll, the deadline) decides.
+    Open,
+    /// Its deadline had passed when it was polled, so it completed with no timer.
+    Elapsed,
+    /// The service had shut down when it tried to register or re-arm.
+    Gone,
 }
 
 impl Sleep {
@@ -60,7 +71,7 @@ impl Sleep {
             shared,
             entry: None,
             deadline,
-            gone: false,
+            settled: Settled::Open,
         }
     }
 
@@ -77,8 +88,9 @@ impl Sleep {
         self.deadline
     }
 
-    /// Whether the sleep has completed: its timer fired. (A sleep never polled has no timer
-    /// yet, so it has not.)
+    /// Whether the sleep has completed: its timer fired, or its deadline had already passed
+    /// when it was polled. A sleep never polled has not completed, whatever its deadline; a
+    /// reset makes it pending again.
     ///
     /// ```
     /// # use std::time::Duration;
@@ -92,9 +104,11 @@ impl Sleep {
     /// # use std::future::Future;
     /// ```
     pub fn is_elapsed(&self) -> bool {
-        self.entry
-            .as_ref()
-            .is_some_and(|entry| entry.status() == TimerStatus::Expired)
+        self.settled == Settled::Elapsed
+            || self
+                .entry
+                .as_ref()
+                .is_some_and(|entry| entry.status() == TimerStatus::Expired)
     }
 
     /// Moves the deadline to `deadline`, whether or not the sleep has completed (a completed
@@ -120,8 +134,11 @@ impl Sleep {
     pub fn reset(self: Pin<&mut Self>, deadline: Instant) {
         let this = self.get_mut();
         this.deadline = deadline;
-        if this.gone {
-            return;
+        match this.settled {
+            Settled::Gone => return,
+            // Completed with no timer: pending again, and the next poll registers it.
+            Settled::Elapsed => this.settled = Settled::Open,
+            Settled::Open => {}
         }
         let Some(entry) = &mut this.entry else {
             // Not registered yet: the next poll registers it at the new deadline.
@@ -135,11 +152,11 @@ impl Sleep {
             // Completed: armed again, with no waker until the next poll.
             TimerStatus::Expired => {
                 if this.shared.rearm(entry, time, Action::None).is_err() {
-                    this.gone = true;
+                    this.settled = Settled::Gone;
                 }
             }
             // Shutdown claimed it: it stays gone.
-            _ => this.gone = true,
+            _ => this.settled = Settled::Gone,
         }
     }
 
@@ -165,7 +182,7 @@ impl Sleep {
 
     /// Whether the service behind the sleep has shut down.
     pub(super) fn is_shut_down(&self) -> bool {
-        self.gone || self.shared.is_closed()
+        self.settled == Settled::Gone || self.shared.is_closed()
     }
 
     /// The status of the timer behind the sleep, if it is registered.
@@ -179,12 +196,15 @@ impl Future for Sleep {
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.get_mut();
-        if this.gone {
-            return Poll::Ready(Err(ShutdownError));
+        match this.settled {
+            Settled::Gone => return Poll::Ready(Err(ShutdownError)),
+            Settled::Elapsed => return Poll::Ready(Ok(())),
+            Settled::Open => {}
         }
         let Some(entry) = &this.entry else {
             if this.deadline <= this.shared.now_instant() {
                 // Passed already: no timer needed.
+                this.settled = Settled::Elapsed;
                 return Poll::Ready(Ok(()));
             }
             let deadline = this.shared.time_of(this.deadline);
@@ -197,7 +217,7 @@ impl Future for Sleep {
                     Poll::Pending
                 }
                 Err(ShutdownError) => {
-                    this.gone = true;
+                    this.settled = Settled::Gone;
                     Poll::Ready(Err(ShutdownError))
                 }
             };

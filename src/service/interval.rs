@@ -1,6 +1,7 @@
 //! [`Interval`]: ticks at a fixed period on a timer service, with tokio's choice of what to do
 //! about ticks missed while nobody polled.
 
+use super::core::far_instant;
 use super::future::Sleep;
 use super::ShutdownError;
 use futures_core::Stream;
@@ -36,18 +37,19 @@ pub enum MissedTickBehavior {
 }
 
 impl MissedTickBehavior {
-    /// The tick after the one scheduled at `tick`, which fired at `now`.
+    /// The tick after the one scheduled at `tick`, which fired at `now`. Past what `Instant`
+    /// can hold it saturates to the farthest instant it can (a tick that never comes).
     fn next(self, tick: Instant, now: Instant, period: Duration) -> Instant {
         match self {
-            MissedTickBehavior::Burst => tick + period,
-            MissedTickBehavior::Delay => now + period,
+            MissedTickBehavior::Burst => far_instant(tick, period),
+            MissedTickBehavior::Delay => far_instant(now, period),
             MissedTickBehavior::Skip => {
                 let late = now.saturating_duration_since(tick);
                 let period_nanos = period.as_nanos().max(1);
                 let skipped = late.as_nanos() / period_nanos;
                 let steps = u32::try_from(skipped + 1).unwrap_or(u32::MAX);
                 tick.checked_add(period.saturating_mul(steps))
-                    .unwrap_or_else(|| now + period)
+                    .unwrap_or_else(|| far_instant(now, period))
             }
         }
     }
@@ -167,7 +169,7 @@ impl Interval {
     /// assert!(ticks.poll_tick(&mut cx).is_pending());
     /// ```
     pub fn reset(&mut self) {
-        let next = self.sleep_now() + self.period;
+        let next = far_instant(self.sleep_now(), self.period);
         Pin::new(&mut self.sleep).reset(next);
     }
 
