@@ -32,11 +32,13 @@
 
 mod driver;
 mod future;
+mod global;
 mod shared;
 mod state;
 mod sync;
 
 pub use future::{Sleep, TimeoutError, WithTimeout};
+pub use global::global;
 pub use state::{TimerState, TimerStatus};
 
 use crate::clock::Resolution;
