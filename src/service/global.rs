@@ -1,8 +1,9 @@
 //! The process-wide default service, for code that needs a timer service but was not handed
-//! one.
+//! one (a [`DelayQueue`](crate::DelayQueue) made with [`new`](crate::DelayQueue::new)).
 
-use super::TimerService;
+use super::{Handle, Sleep, TimerService};
 use std::sync::OnceLock;
+use std::time::Duration;
 
 static GLOBAL: OnceLock<TimerService> = OnceLock::new();
 
@@ -25,4 +26,13 @@ static GLOBAL: OnceLock<TimerService> = OnceLock::new();
 /// ```
 pub fn global() -> &'static TimerService {
     GLOBAL.get_or_init(TimerService::new)
+}
+
+impl Handle {
+    /// A sleep that completes once the service's time line reaches `deadline`: the absolute
+    /// form of [`sleep`](Self::sleep), for a caller that already holds a point on the time
+    /// line and must not add the drift of a second clock reading.
+    pub(crate) fn sleep_until(&self, deadline: Duration) -> Sleep {
+        Sleep::new(self, deadline)
+    }
 }
