@@ -1,7 +1,8 @@
-//! `DelayQueue` against a plain model, on a `ManualDriver`'s clock: random inserts, removes,
-//! resets, clears and clock moves, checking after every step the exact expiry sequence (keys,
-//! values, deadlines), the queue's view of itself, and when its task was woken: only when an
-//! entry is due (or the queue became empty), and always by the time one is.
+//! `DelayQueue` against a plain model, on a `ManualDriver`'s clock (and with feature `tokio`,
+//! on tokio's paused clock too): random inserts, removes, resets, clears and clock moves,
+//! checking after every step the exact expiry sequence (keys, values, deadlines), the queue's
+//! view of itself, and when its task was woken: only when an entry is due (or the queue became
+//! empty), and always by the time one is.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -111,9 +112,18 @@ impl Model {
     }
 }
 
+/// What moves the queue's clock.
+enum Clock {
+    Manual(Box<ManualDriver>),
+    /// A current-thread runtime with the paused clock, the queue made inside it.
+    #[cfg(feature = "tokio")]
+    Tokio(tokio::runtime::Runtime),
+}
+
 struct Harness {
-    driver: ManualDriver,
+    // Before the clock: dropped while its runtime still runs.
     queue: DelayQueue<u32>,
+    clock: Clock,
     /// The instant of the time line's tick 0.
     base: Instant,
     model: Model,
@@ -132,17 +142,26 @@ fn tick_at(us: u64) -> u64 {
 }
 
 impl Harness {
-    fn new() -> Self {
-        let driver = TimerService::builder().build_manual();
-        let mut queue = DelayQueue::with_handle(driver.handle());
+    fn new(clock: Clock) -> Self {
+        // The queue reads tokio's paused clock only inside the runtime.
+        #[cfg(feature = "tokio")]
+        let _inside = match &clock {
+            Clock::Tokio(runtime) => Some(runtime.enter()),
+            Clock::Manual(_) => None,
+        };
+        let mut queue = match &clock {
+            Clock::Manual(driver) => DelayQueue::with_handle(driver.handle()),
+            #[cfg(feature = "tokio")]
+            Clock::Tokio(_) => DelayQueue::with_tokio(),
+        };
         let probe = queue.insert(0, Duration::ZERO);
         let base = queue.deadline(&probe);
         queue.remove(&probe);
         let wakes = Arc::new(Counter::default());
         let waker = Waker::from(Arc::clone(&wakes));
         Harness {
-            driver,
             queue,
+            clock,
             base,
             model: Model::default(),
             keys: Vec::new(),
@@ -151,6 +170,24 @@ impl Harness {
             waker,
             wakes_at_drain: None,
         }
+    }
+
+    /// Runs every step inside the runtime, if there is one.
+    fn run(&mut self, ops: &[Op]) {
+        #[cfg(feature = "tokio")]
+        let _inside = match &self.clock {
+            Clock::Tokio(runtime) => Some(runtime.handle().clone()),
+            Clock::Manual(_) => None,
+        };
+        #[cfg(feature = "tokio")]
+        let _inside = _inside.as_ref().map(|handle| handle.enter());
+        for op in ops {
+            self.apply(op);
+        }
+        // Run out the clock: everything comes out, in order.
+        self.apply(&Op::Advance(1 << 42));
+        self.drain();
+        assert!(self.queue.is_empty());
     }
 
     fn wakes(&self) -> usize {
@@ -220,8 +257,15 @@ impl Harness {
             }
             Op::Advance(us) => {
                 self.model.now_us += us;
-                self.driver
-                    .run_until(Duration::from_micros(self.model.now_us));
+                match &mut self.clock {
+                    Clock::Manual(driver) => {
+                        driver.run_until(Duration::from_micros(self.model.now_us));
+                    }
+                    #[cfg(feature = "tokio")]
+                    Clock::Tokio(runtime) => {
+                        runtime.block_on(tokio::time::advance(Duration::from_micros(us)));
+                    }
+                }
             }
             Op::Poll => {
                 self.drain();
@@ -293,7 +337,11 @@ impl Harness {
         self.model.polled = now;
         self.wakes_at_drain = Some(self.wakes());
         // One timer per queue at most, whatever the number of entries.
-        assert!(self.driver.pending() <= 1);
+        match &mut self.clock {
+            Clock::Manual(driver) => assert!(driver.pending() <= 1),
+            #[cfg(feature = "tokio")]
+            Clock::Tokio(_) => {}
+        }
         self.check_view();
     }
 
@@ -314,18 +362,31 @@ impl Harness {
     }
 }
 
+fn manual() -> Clock {
+    Clock::Manual(Box::new(TimerService::builder().build_manual()))
+}
+
+#[cfg(feature = "tokio")]
+fn tokio_paused() -> Clock {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_time()
+        .start_paused(true)
+        .build()
+        .expect("tokio runtime");
+    Clock::Tokio(runtime)
+}
+
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(256))]
 
     #[test]
     fn delay_queue_matches_model(ops in prop::collection::vec(op(), 1..150)) {
-        let mut harness = Harness::new();
-        for op in &ops {
-            harness.apply(op);
-        }
-        // Run out the clock: everything comes out, in order.
-        harness.apply(&Op::Advance(1 << 42));
-        harness.drain();
-        prop_assert!(harness.queue.is_empty());
+        Harness::new(manual()).run(&ops);
+    }
+
+    #[cfg(feature = "tokio")]
+    #[test]
+    fn delay_queue_on_tokio_matches_model(ops in prop::collection::vec(op(), 1..150)) {
+        Harness::new(tokio_paused()).run(&ops);
     }
 }

@@ -108,8 +108,9 @@ use alarm::Alarm;
 /// - With the cargo feature `tokio`, a queue made by `new` *inside a tokio runtime* (or by
 ///   `with_tokio`) uses tokio's clock and one `tokio::time::Sleep` instead: no extra thread,
 ///   and tokio's paused test clock (`tokio::time::pause`, `advance`) moves it. It must then be
-///   polled inside that runtime, whose time driver must be enabled. A queue made outside any
-///   runtime uses the service as without the feature.
+///   polled inside that runtime, whose time driver must be enabled; under the paused clock,
+///   insert and reset inside it too, as tokio reads the real clock elsewhere. A queue made
+///   outside any runtime uses the service as without the feature.
 ///
 /// # Keys
 ///
@@ -367,7 +368,8 @@ impl<T> DelayQueue<T> {
 
     /// An empty queue on tokio's clock and timer: one `tokio::time::Sleep`, reset rather than
     /// made anew, and tokio's paused test clock followed. It must be polled inside the tokio
-    /// runtime it was made in, whose time driver must be enabled.
+    /// runtime it was made in, whose time driver must be enabled (and under the paused clock
+    /// also filled there: outside a runtime, tokio's clock reads the real time).
     ///
     /// # Panics
     ///
