@@ -455,9 +455,14 @@ impl<T> DelayQueue<T> {
 
     fn insert_tick(&mut self, value: T, tick: u64) -> Key {
         let key = self.wheel.insert_at(tick, value);
-        // Only an entry due before the timer can move it.
+        // Only an entry due before the timer can move it; with no timer set, any entry needs
+        // one if a task waits.
         let due = tick.max(self.wheel.now());
-        if (self.alarm.armed()).map_or(self.alarm.is_watched(), |armed| due < armed) {
+        let moves_timer = match self.alarm.armed() {
+            Some(armed) => due < armed,
+            None => self.alarm.is_watched(),
+        };
+        if moves_timer {
             self.follow();
         }
         Key(key)
