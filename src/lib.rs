@@ -77,6 +77,33 @@
 //! # Ok::<(), tierwheel::service::ShutdownError>(())
 //! ```
 //!
+//! # A delay queue for async code
+//!
+//! [`DelayQueue`] is tokio-util's `DelayQueue` on the wheel: values come out, as a `Stream`,
+//! once their deadline has passed; keys remove them early or move their deadline, in O(1).
+//! One timer per queue wakes its task exactly when the first entry is due. It runs on any
+//! executor (its timer is a sleep on a timer service), or on tokio's own timer and clock with
+//! the `tokio` feature.
+//!
+//! ```
+//! use std::task::{Context, Poll, Waker};
+//! use std::time::Duration;
+//! use tierwheel::service::TimerService;
+//! use tierwheel::DelayQueue;
+//!
+//! let mut driver = TimerService::builder().build_manual(); // a clock for the example
+//! let mut queue = DelayQueue::with_handle(driver.handle());
+//! let idle = queue.insert("close idle connection", Duration::from_secs(30));
+//! queue.insert("retry", Duration::from_secs(1));
+//! queue.reset(&idle, Duration::from_secs(60)); // traffic: push the idle timeout back
+//!
+//! let mut cx = Context::from_waker(Waker::noop());
+//! assert!(queue.poll_expired(&mut cx).is_pending());
+//! driver.run_until(Duration::from_secs(1));
+//! let Poll::Ready(Some(retry)) = queue.poll_expired(&mut cx) else { panic!() };
+//! assert_eq!(retry.into_inner(), "retry");
+//! ```
+//!
 //! # Crate features
 //!
 //! - `baseline` (off by default): the module `baseline`, the schedulers tierwheel is measured
@@ -84,6 +111,11 @@
 //!   binary heap (asyncio's scheme), a 4-ary indexed heap (Go's arity, libuv's eager removal)
 //!   and a `BTreeMap` keyed by `(deadline, sequence)`. All fire ties first in, first out, like
 //!   the wheel. They are there for benchmarks and differential tests.
+//! - `tokio` (off by default): a [`DelayQueue`] made inside a tokio runtime (by
+//!   [`DelayQueue::new`], or `DelayQueue::with_tokio`) takes its time from tokio's clock and
+//!   its wakeups from one `tokio::time::Sleep`, reset in place: no extra thread, and tokio's
+//!   paused test clock drives it. It must then be polled inside that runtime. Made outside a
+//!   runtime, a queue uses the process-wide timer service as without the feature.
 //!
 //! # Implementation
 //!
@@ -122,6 +154,7 @@
 #[cfg_attr(docsrs, doc(cfg(feature = "baseline")))]
 pub mod baseline;
 pub mod clock;
+pub mod delay_queue;
 mod prefetch;
 mod scheduler;
 mod segvec;
@@ -130,6 +163,7 @@ mod slab;
 mod wheel;
 
 pub use clock::{Clock, ManualClock, MonotonicClock, Resolution};
+pub use delay_queue::DelayQueue;
 pub use scheduler::{CallbackStatus, Scheduler, TimerHandle};
 pub use slab::{CapacityError, TimerKey, MAX_PENDING};
 pub use wheel::{Advance, Expired, Iter, TimerWheel};

@@ -34,10 +34,12 @@ mod core;
 mod driver;
 mod entry;
 mod future;
+mod global;
 mod interval;
 mod sync;
 
 pub use future::{Sleep, TimeoutError, WithTimeout};
+pub use global::global;
 pub use interval::{Interval, MissedTickBehavior};
 
 use self::core::{EntryRef, Shared};
