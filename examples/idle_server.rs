@@ -30,9 +30,9 @@
 //!   1.0s to open): 2492 closed idle, 7476 closed by their peer
 //! 224277 resets in 3.000s of steady load: 74754 resets/s, 6.76 µs of server CPU per reset
 //!   (server threads 1.517s, whole process 3.374s; CPU from /proc/self/task/*/schedstat)
-//! idle closes: timers woke at most 4.3ms after the deadline (tolerance 22.9ms: a 1ms tick +
-//!   21.9ms the OS overslept a 1 ms park, beyond time the timer's thread was busy with other
-//!   work: up to 418.6µs); tasks ran at most 3.2ms after their wake
+//! idle closes: timers woke at most 4.3ms after the deadline (tolerance 27.9ms: a 1ms tick +
+//!   5ms + 21.9ms the OS overslept a 1 ms park, beyond time the timer's thread was busy with
+//!   other work: up to 418.6µs); tasks ran at most 3.2ms after their wake
 //! all checks passed
 //! ```
 //!
@@ -49,16 +49,19 @@
 //!   the chatty connections keep talking while one opens.
 //! - The checks, on every idle close: the connection is closed no earlier than `--idle` after
 //!   its last read, and its timer woke its task (called the waker) no earlier than that and
-//!   at most one tick (1 ms, tokio's and the service's) after it, not counting time its
-//!   timer's thread could not help. That is how late the operating system lets a thread run
-//!   (a probe thread parks for 1 ms over and over; the worst it overslept is added), and the
-//!   time the timer's thread was busy with other work past the deadline: tokio's timer is
-//!   driven by the runtime's threads, which look at it when they park (and every so many
-//!   tasks), so the work they did first is not counted (measured with the runtime's park
-//!   hooks); the service's driver thread fires timers and nothing else, so only the wakes
-//!   before this one in its pass are not counted. How long the runtime then took to run the
-//!   woken task is the runtime's doing: measured, reported, not bounded. Every silent
-//!   connection must be closed by the server, and no chatty one.
+//!   at most one tick (1 ms, tokio's and the service's) plus a 5 ms allowance after it, not
+//!   counting time its timer's thread could not help. That is how late the operating system
+//!   lets a thread run (a probe thread parks for 1 ms over and over; the worst it overslept
+//!   is added), and the time the timer's thread was busy with other work past the deadline:
+//!   tokio's timer is driven by the runtime's threads, which look at it when they park (and
+//!   every so many tasks), so the work they did first is not counted (measured with the
+//!   runtime's park hooks); the service's driver thread fires timers and nothing else, so
+//!   only the wakes before this one in its pass are not counted. The allowance covers a
+//!   thread descheduled between the probe's parks on a loaded two-core machine; a timer filed
+//!   in the wrong slot, or fired by a later cascade, is late by tens of ticks and still fails
+//!   the check. How long the runtime then took to run the woken task is the runtime's doing:
+//!   measured, reported, not bounded. Every silent connection must be closed by the server,
+//!   and no chatty one.
 //!
 //! Everything stays on loopback; the connections are bounded, and the run stops by itself (a
 //! guard ends it if the load generator never finishes).
@@ -147,6 +150,10 @@ fn parse_duration(text: &str) -> Result<Duration, String> {
 /// The resolution of both timers: tokio's wheel works in milliseconds, and the service is built
 /// with this tick.
 const TICK: Duration = Duration::from_millis(1);
+
+/// What a wake may be late beyond a tick and what the probe saw, for descheduling the probe
+/// did not catch.
+const ALLOWANCE: Duration = Duration::from_millis(5);
 /// The name of the server's threads, for their CPU time. At most 15 bytes: Linux cuts thread
 /// names there.
 const SERVER_THREAD: &str = "idle-server";
@@ -837,7 +844,7 @@ pub(crate) struct Report {
 
 impl Report {
     fn new(config: &Config, record: &Record, load: Load, overslept: Duration) -> Report {
-        let tolerance = TICK + overslept;
+        let tolerance = TICK + ALLOWANCE + overslept;
         let mut failures = Vec::new();
         let (mut max_wake_late, mut max_run_delay) = (Duration::ZERO, Duration::ZERO);
         let mut max_busy = Duration::ZERO;
@@ -977,11 +984,12 @@ impl fmt::Display for Report {
         writeln!(
             f,
             "idle closes: timers woke at most {:.1?} after the deadline (tolerance {:.1?}: a {:?} \
-             tick + {:.1?} the OS overslept a 1 ms park, beyond time the timer's thread was busy \
-             with other work: up to {:.1?}); tasks ran at most {:.1?} after their wake",
+             tick + {:?} + {:.1?} the OS overslept a 1 ms park, beyond time the timer's thread \
+             was busy with other work: up to {:.1?}); tasks ran at most {:.1?} after their wake",
             self.max_wake_late,
             self.tolerance,
             TICK,
+            ALLOWANCE,
             self.overslept,
             self.max_busy,
             self.max_run_delay
