@@ -7,9 +7,8 @@
 //! deadlines. Each of those timers' storage entries can be a cache miss. Started early, the
 //! misses overlap instead of stalling one after another. Firing from a run prefetches eight
 //! timers ahead at every size; cascades and runs being filled prefetch a chunk ahead once
-//! storage passes 1 MiB (docs/design.md, "Why is there one `unsafe` block?"). The first such
-//! prefetch, at every cascade into level 0, took `fire` at 10^6 timers from 172 to 131 ns per
-//! timer (docs/benchmarks.md).
+//! storage passes 1 MiB (docs/design.md, "Why is there one `unsafe` block?"); below that the
+//! entries are in cache and the hints cost more instructions than they save.
 //!
 //! A plain load cannot do this in safe code: an unused load still holds its place in the
 //! processor's reorder buffer until the line arrives, so it stalls as much as the real read.

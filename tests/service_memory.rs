@@ -1,5 +1,5 @@
-//! 10^6 schedule + cancel pairs leave the service's memory flat: a cancelled timer is freed by
-//! the driver when it processes the cancel, not at its (distant) deadline.
+//! 10^6 schedule + cancel pairs leave the service's memory flat: a cancel takes its timer out
+//! of the wheel and drops its callback at once, not at its (distant) deadline.
 
 use std::sync::atomic::{AtomicIsize, Ordering};
 use std::sync::{mpsc, Arc};
@@ -46,8 +46,8 @@ fn schedule_cancel_pairs_leave_memory_flat() {
                 .unwrap();
             assert!(timeout.cancel());
         }
-        // Commands are applied in the order they were queued: once this fires, every cancel
-        // before it was applied.
+        // A cancel takes its timer out of the wheel and drops its callback before it returns;
+        // this timer makes the driver run a pass before the count and the memory are read.
         let (tx, rx) = mpsc::channel();
         service
             .call_later(Duration::ZERO, move || tx.send(()).unwrap())

@@ -4,11 +4,11 @@
 //! otherwise).
 //!
 //! ```text
-//! cargo bench --bench queues -- --warm-up-time 1 --measurement-time 3
-//! cargo bench --bench queues -- 'timeouts/.*/1000000'
-//! cargo bench --bench queues -- '^budget/'    # the touch budget, docs/benchmarks.md
-//! cargo bench --bench queues -- '^adversarial/'   # one crowded slot, the wheel alone
-//! TIERWHEEL_BENCH_HUGE=1 cargo bench --bench queues -- 'timeouts/.*/10000000'
+//! cargo bench -p tierwheel-bench --bench queues -- --warm-up-time 1 --measurement-time 3
+//! cargo bench -p tierwheel-bench --bench queues -- 'timeouts/.*/1000000'
+//! cargo bench -p tierwheel-bench --bench queues -- '^budget/'    # the touch budget, docs/benchmarks.md
+//! cargo bench -p tierwheel-bench --bench queues -- '^adversarial/'   # one crowded slot, the wheel alone
+//! TIERWHEEL_BENCH_HUGE=1 cargo bench -p tierwheel-bench --bench queues -- 'timeouts/.*/10000000'
 //! ```
 
 use std::time::Duration;

@@ -9,7 +9,7 @@
 //! from a `ManualClock` in both.
 //!
 //! ```text
-//! cargo bench --bench scheduler -- --warm-up-time 1 --measurement-time 2
+//! cargo bench -p tierwheel-bench --bench scheduler -- --warm-up-time 1 --measurement-time 2
 //! ```
 
 mod heap_scheduler;

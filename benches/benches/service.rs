@@ -10,11 +10,16 @@
 //!
 //! Every callback captures a `u64`-sized value, so each costs one allocation in both.
 //!
+//! The groups `vs_tokio_wall` and `vs_tokio_cpu` (in `vs_tokio.rs`) measure the async timers
+//! against `tokio::time`: resetting and replacing sleeps, and 10^6 tasks awaiting sleeps.
+//!
 //! ```text
-//! cargo bench --bench service -- --warm-up-time 1 --measurement-time 2
+//! cargo bench -p tierwheel-bench --bench service -- --warm-up-time 1 --measurement-time 2
+//! cargo bench -p tierwheel-bench --bench service -- vs_tokio --warm-up-time 1 --measurement-time 3
 //! ```
 
 mod heap_timer;
+mod vs_tokio;
 
 use std::hint::black_box;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -158,5 +163,5 @@ fn benches(c: &mut Criterion) {
     schedule_fire::<HeapTimer>(c, "heap_condvar");
 }
 
-criterion_group!(service, benches);
+criterion_group!(service, benches, vs_tokio::benches);
 criterion_main!(service);

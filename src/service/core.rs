@@ -175,16 +175,15 @@ impl Shared {
             .pop()
             .unwrap_or_else(|| EntryRef::new(Entry::new()));
         entry.arm(tick, deadline, action);
-        self.file(&mut core, EntryRef::clone(&entry), tick);
+        self.file(&mut core, &entry, tick);
         Ok(entry)
     }
 
     /// Files `entry`, pending at `tick`, in the wheel, and wakes the driver if it would sleep
     /// past it.
-    fn file(&self, core: &mut Core, entry: EntryRef, tick: u64) {
-        let holder = EntryRef::clone(&entry);
-        let key = core.wheel.insert_at(tick, entry);
-        holder.set_key(key);
+    fn file(&self, core: &mut Core, entry: &EntryRef, tick: u64) {
+        let key = core.wheel.insert_at(tick, EntryRef::clone(entry));
+        entry.set_key(key);
         self.wake_for(core, tick);
     }
 
@@ -227,7 +226,7 @@ impl Shared {
                 .unwrap_or_else(|| EntryRef::new(Entry::new()));
         }
         entry.arm(tick, deadline, action);
-        self.file(&mut core, EntryRef::clone(entry), tick);
+        self.file(&mut core, entry, tick);
         Ok(())
     }
 

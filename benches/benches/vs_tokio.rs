@@ -1,4 +1,5 @@
-//! The timer service's async timers against `tokio::time`, where servers spend their timers,
+//! The `vs_tokio_wall` and `vs_tokio_cpu` groups of the `service` bench: the timer service's
+//! async timers against `tokio::time`, where servers spend their timers,
 //! in one process on a current-thread tokio runtime, with N live connections each holding one
 //! registered sleep (polled once):
 //!
@@ -15,7 +16,7 @@
 //! alike).
 //!
 //! ```text
-//! cargo bench -p tierwheel-bench --bench service_tokio -- --warm-up-time 1 --measurement-time 3
+//! cargo bench -p tierwheel-bench --bench service -- vs_tokio --warm-up-time 1 --measurement-time 3
 //! ```
 
 use std::future::Future;
@@ -24,7 +25,7 @@ use std::pin::Pin;
 use std::task::{Context, Waker};
 use std::time::{Duration, Instant};
 
-use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, SamplingMode};
+use criterion::{BenchmarkId, Criterion, SamplingMode};
 use tierwheel::baseline::SplitMix64;
 use tierwheel::service::{Handle, Sleep, TimerService};
 
@@ -241,7 +242,9 @@ fn await_many(c: &mut Criterion, clock: Clock, tierwheel: bool) {
     group.finish();
 }
 
-fn benches(c: &mut Criterion) {
+/// Every benchmark of the groups: reset and replace at each size, then the 10^6 awaits, on
+/// the wall clock and then on the process's CPU clock.
+pub(crate) fn benches(c: &mut Criterion) {
     for clock in [Clock::Wall, Clock::Cpu] {
         for n in SIZES {
             pattern::<Tierwheel>(c, clock, "reset", n, false);
@@ -255,6 +258,3 @@ fn benches(c: &mut Criterion) {
         await_many(c, clock, false);
     }
 }
-
-criterion_group!(service_tokio, benches);
-criterion_main!(service_tokio);
