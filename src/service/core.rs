@@ -440,6 +440,9 @@ impl Shared {
 /// `origin + time`, or, past what the platform's `Instant` can hold, the farthest instant it
 /// can in steps of halving (deadlines that far never fire anyway).
 pub(super) fn far_instant(origin: Instant, time: Duration) -> Instant {
+    if let Some(instant) = origin.checked_add(time) {
+        return instant;
+    }
     let mut step = time;
     let mut instant = origin;
     while !step.is_zero() {
