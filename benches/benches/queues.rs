@@ -6,7 +6,7 @@
 //! ```text
 //! cargo bench -p tierwheel-bench --bench queues -- --warm-up-time 1 --measurement-time 3
 //! cargo bench -p tierwheel-bench --bench queues -- 'timeouts/.*/1000000'
-//! cargo bench -p tierwheel-bench --bench queues -- '^budget/'    # the touch budget, docs/benchmarks.md
+//! cargo bench -p tierwheel-bench --bench queues -- '^budget/'    # the floor and the touch budget
 //! cargo bench -p tierwheel-bench --bench queues -- '^adversarial/'   # one crowded slot, the wheel alone
 //! TIERWHEEL_BENCH_HUGE=1 cargo bench -p tierwheel-bench --bench queues -- 'timeouts/.*/10000000'
 //! ```
@@ -99,7 +99,7 @@ fn timeouts(c: &mut Criterion) {
 
 /// "timeouts" for the wheel and the lazy heap beside the floor with more and more work per
 /// touch that costs instructions but no misses: what a touch may execute to reach a given
-/// speed (docs/benchmarks.md, "The touch budget").
+/// speed (docs/benchmarks.md, "The floor").
 fn budget(c: &mut Criterion) {
     let mut group = group(c, "budget");
     for n in [10_000, 1_000_000] {

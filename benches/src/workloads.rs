@@ -344,8 +344,8 @@ impl Floor {
 /// no memory: `ROUNDS` rounds of an add, a rotate and an xor on each of eight independent
 /// lanes. It prices instructions without misses: how fast a touch can be that executes that
 /// many more instructions than the floor, with as much parallelism as a processor can use. The
-/// criterion `budget` group runs it beside the wheel and the lazy heap
-/// (docs/benchmarks.md, "The touch budget").
+/// criterion `budget` group runs it beside the wheel and the lazy heap (docs/benchmarks.md,
+/// "The floor", quotes the floor itself).
 pub struct Budget<const ROUNDS: usize> {
     floor: Floor,
     sink: u64,

@@ -12,8 +12,7 @@
 //!
 //! Implementations: `wheel`, `lazy_heap`, `indexed_heap`, `btree`, `floor` and
 //! `floor_work1`, `floor_work2`, `floor_work4`, `floor_work8` (the floor with that many rounds
-//! of work per touch; see the criterion `budget` group and docs/benchmarks.md, "The touch
-//! budget").
+//! of work per touch; see the criterion `budget` group and docs/benchmarks.md, "The floor").
 
 use std::time::Instant;
 
