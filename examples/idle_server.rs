@@ -154,6 +154,7 @@ const TICK: Duration = Duration::from_millis(1);
 /// What a wake may be late beyond a tick and what the probe saw, for descheduling the probe
 /// did not catch.
 const ALLOWANCE: Duration = Duration::from_millis(5);
+
 /// The name of the server's threads, for their CPU time. At most 15 bytes: Linux cuts thread
 /// names there.
 const SERVER_THREAD: &str = "idle-server";

@@ -1,8 +1,8 @@
 //! The `idle_server` example, short: a few hundred loopback connections for a couple of seconds
 //! on each timer, tokio's and the service's, with every check the example makes (no idle close
-//! early, no timer wake later than a tick and a small allowance beyond what the operating system and the timer's own
-//! thread could not help, every silent connection closed, no chatty one). Real sockets on the
-//! real clock, bounded: each run stops by itself.
+//! early, no timer wake later than a tick and a small allowance beyond what the operating
+//! system and the timer's own thread could not help, every silent connection closed, no chatty
+//! one). Real sockets on the real clock, bounded: each run stops by itself.
 
 #[path = "../examples/idle_server.rs"]
 #[allow(dead_code)] // its `main`, and what only `main` prints

@@ -19,18 +19,16 @@
 //! cargo bench -p tierwheel-bench --bench service -- vs_tokio --warm-up-time 1 --measurement-time 3
 //! ```
 
-use std::future::Future;
 use std::hint::black_box;
 use std::pin::Pin;
-use std::task::{Context, Waker};
 use std::time::{Duration, Instant};
 
 use criterion::{BenchmarkId, Criterion, SamplingMode};
 use tierwheel::baseline::SplitMix64;
 use tierwheel::service::{Handle, Sleep, TimerService};
+use tierwheel_bench::sleeps::{poll_once, registered, IDLE};
 
 const SIZES: [usize; 3] = [10_000, 100_000, 1_000_000];
-const IDLE: Duration = Duration::from_secs(30);
 
 /// CPU time of the whole process so far: every thread.
 fn process_cpu() -> Duration {
@@ -86,12 +84,6 @@ trait Sleeps {
     fn replace(&mut self, i: usize);
 }
 
-/// Polls a future once with a waker that does nothing: registers a sleep.
-fn poll_once<F: Future + ?Sized>(future: Pin<&mut F>) {
-    let mut cx = Context::from_waker(Waker::noop());
-    assert!(future.poll(&mut cx).is_pending(), "a 30 s sleep completed");
-}
-
 struct Tierwheel {
     handle: Handle,
     sleeps: Vec<Sleep>,
@@ -104,13 +96,7 @@ impl Sleeps for Tierwheel {
     fn new(n: usize) -> Self {
         let service = TimerService::new();
         let handle = service.handle();
-        let sleeps = (0..n)
-            .map(|_| {
-                let mut sleep = handle.sleep(IDLE);
-                poll_once(Pin::new(&mut sleep));
-                sleep
-            })
-            .collect();
+        let sleeps = (0..n).map(|_| registered(&handle)).collect();
         Tierwheel {
             handle,
             sleeps,
@@ -121,9 +107,7 @@ impl Sleeps for Tierwheel {
         Pin::new(&mut self.sleeps[i]).reset(Instant::now() + IDLE);
     }
     fn replace(&mut self, i: usize) {
-        let mut sleep = self.handle.sleep(IDLE);
-        poll_once(Pin::new(&mut sleep));
-        self.sleeps[i] = sleep;
+        self.sleeps[i] = registered(&self.handle);
     }
 }
 

@@ -11,17 +11,13 @@
 //! valgrind --tool=callgrind --callgrind-out-file=/dev/null target/release/sleeps replace 10000 300000
 //! ```
 
-use std::future::Future;
 use std::pin::Pin;
-use std::task::{Context, Waker};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use clap::{Parser, ValueEnum};
 use tierwheel::baseline::SplitMix64;
-use tierwheel::service::{Handle, Sleep, TimerService};
-
-/// How long each connection's sleep is.
-const IDLE: Duration = Duration::from_secs(30);
+use tierwheel::service::{Sleep, TimerService};
+use tierwheel_bench::sleeps::{registered, IDLE};
 
 #[derive(Copy, Clone, Debug, ValueEnum)]
 enum Pattern {
@@ -43,25 +39,11 @@ struct Args {
     steps: u64,
 }
 
-/// Polls a sleep once with a waker that does nothing: registers it.
-fn register(sleep: &mut Sleep) {
-    let mut cx = Context::from_waker(Waker::noop());
-    assert!(
-        Pin::new(sleep).poll(&mut cx).is_pending(),
-        "a 30 s sleep completed"
-    );
-}
-
-fn registered(handle: &Handle) -> Sleep {
-    let mut sleep = handle.sleep(IDLE);
-    register(&mut sleep);
-    sleep
-}
-
 fn main() {
     let args = Args::parse();
     let service = TimerService::new();
     let handle = service.handle();
+    // Declared after the service: dropped before it.
     let mut sleeps: Vec<Sleep> = (0..args.n.max(1)).map(|_| registered(&handle)).collect();
     let mut rng = SplitMix64::new(0x5eed);
     let n = sleeps.len() as u64;
@@ -81,6 +63,4 @@ fn main() {
         sleeps.len(),
         elapsed.as_nanos() as f64 / args.steps.max(1) as f64
     );
-    drop(sleeps);
-    drop(service);
 }
